@@ -1,0 +1,15 @@
+"""horovod-spark-ml: Keras 3 models as Spark ML estimators, trained by Horovod on the Spark executors.
+
+Example::
+
+    >>> from horovod_spark_ml import MLPClassifier
+    >>> model = MLPClassifier(hiddenLayers=[64, 32], epochs=20, numProc=2).fit(train_df)
+    >>> model.transform(test_df).select("prediction", "probability").show()
+"""
+from .errors import InputError, TrainingError
+from .keras_estimator import KerasEstimator, KerasModel
+from .mlp import MLPClassificationModel, MLPClassifier, MLPRegressionModel, MLPRegressor
+
+__all__ = ["KerasEstimator", "KerasModel", "MLPClassifier", "MLPClassificationModel", "MLPRegressor",
+           "MLPRegressionModel", "InputError", "TrainingError"]
+__version__ = "0.1.0"

@@ -1,0 +1,50 @@
+"""The demo's data and pipelines: scikit-learn's bundled digits, no download.
+
+Example::
+
+    >>> train, test = digits_frame(spark).randomSplit([0.8, 0.2], seed=7)
+    >>> model = digits_pipeline(epochs=30, num_proc=2).fit(train)
+"""
+from pyspark.ml import Pipeline
+from pyspark.ml.feature import IndexToString, StandardScaler, StringIndexer, VectorAssembler
+
+from .mlp import MLPClassifier, MLPRegressor
+
+DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+
+
+def digits_frame(spark):
+    """The 1,797 8x8 digit images as 64 pixel columns ``p0..p63`` and a string ``digit`` column."""
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    rows = [[float(v) for v in image] + [DIGIT_NAMES[target]] for image, target in zip(digits.data, digits.target)]
+    columns = [f"p{i}" for i in range(64)] + ["digit"]
+    return spark.createDataFrame(rows, columns)
+
+
+def digits_pipeline(epochs=30, num_proc=2):
+    """StringIndexer -> VectorAssembler -> StandardScaler -> MLPClassifier -> IndexToString."""
+    return Pipeline(stages=[
+        StringIndexer(inputCol="digit", outputCol="label"),
+        VectorAssembler(inputCols=[f"p{i}" for i in range(64)], outputCol="raw"),
+        StandardScaler(inputCol="raw", outputCol="features"),
+        MLPClassifier(hiddenLayers=[64, 32], dropout=0.1, epochs=epochs, batchSize=64, numProc=num_proc,
+                      learningRate=0.003),
+        IndexToString(inputCol="prediction", outputCol="predictedDigit"),
+    ])
+
+
+def mlp_pipeline(df, features, label_col, task, **mlp_params):
+    """A pipeline for a user's table: index a string label, assemble and scale features, fit an MLP."""
+    stages = []
+    label = label_col
+    if task == "classification" and dict(df.dtypes)[label_col] == "string":
+        label = f"{label_col}_index"
+        stages.append(StringIndexer(inputCol=label_col, outputCol=label))
+    stages += [VectorAssembler(inputCols=features, outputCol="raw_features"),
+               StandardScaler(inputCol="raw_features", outputCol="features")]
+    estimator = MLPClassifier if task == "classification" else MLPRegressor
+    stages.append(estimator(labelCol=label, **mlp_params))
+    if label != label_col:
+        stages.append(IndexToString(inputCol="prediction", outputCol=f"predicted_{label_col}"))
+    return Pipeline(stages=stages)

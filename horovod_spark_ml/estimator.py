@@ -1,0 +1,128 @@
+"""The fit path shared by every estimator, top to bottom.
+
+DataFrame -> checked schema (:mod:`.schema`) -> staged Parquet
+(:mod:`.staging`) -> Horovod ranks (:mod:`.launcher`, :mod:`.worker`) ->
+the fitted Spark Model. Subclasses say only what differs: which label they
+expect, which Keras model to train with which loss, and which Model to return.
+
+Example (what every estimator inherits)::
+
+    >>> model = MLPClassifier(numProc=2, epochs=5).fit(train_df)   # HorovodEstimator._fit
+    >>> model.history["loss"]
+    [1.53, 0.61, 0.32, 0.21, 0.15]
+"""
+from pyspark.ml import Estimator
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import functions as F
+from pyspark.sql.types import IntegralType
+
+from .errors import InputError
+from .keras_bytes import model_to_bytes
+from .launcher import run_training
+from .params import FeatureParams, TrainingParams
+from .persistence import KerasPersistence
+from .schema import FEATURES, LABEL, check_training_input, features_array
+from .staging import prepare_store, stage
+from .worker import TrainingJob
+
+
+class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistence):
+    """Base of the estimators: checks, stages, launches Horovod and wraps the result in a Model."""
+
+    # -- what subclasses define -------------------------------------------------
+    _label_kind = "value"  # "class", "value", or None for unsupervised estimators
+
+    def _label_cols(self):
+        raise NotImplementedError
+
+    def _build_keras_model(self, info):
+        """The (uncompiled) Keras model to train, given the checked input."""
+        raise NotImplementedError
+
+    def _loss_and_metrics(self, info):
+        raise NotImplementedError
+
+    def _expected_num_features(self):
+        return None
+
+    def _create_model(self, model_bytes, history, info):
+        raise NotImplementedError
+
+    def setParams(self, **params):
+        """Set params by name (the constructor's keyword arguments); returns self."""
+        return self._set(**{name: value for name, value in params.items() if value is not None})
+
+    # -- the fit path -----------------------------------------------------------
+    def _fit(self, dataset):
+        num_proc = self._check_params(dataset)
+        label_cols = self._label_cols()
+        info = check_training_input(dataset, features_col=self.getFeaturesCol(), features_cols=self._features_cols(),
+                                    label_cols=label_cols, label_kind=self._label_kind, num_proc=num_proc,
+                                    num_features=self._expected_num_features())
+        self._check_validation_rows(info, num_proc)
+        store = prepare_store(self.getStorePath())
+
+        import keras
+        keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
+        keras_model = self._build_keras_model(info)
+        loss, metrics = self._loss_and_metrics(info)
+
+        staged = stage(dataset, self._staged_columns(dataset, label_cols, info), num_proc=num_proc,
+                       validation_split=self.getValidationSplit(), seed=self.getSeed(), store_url=store)
+        if staged.val_urls is not None and staged.val_rows < num_proc:
+            raise InputError(f"validationSplit={self.getValidationSplit()} left {staged.val_rows} validation rows, "
+                             f"fewer than numProc={num_proc}; raise validationSplit or set it to 0")
+        job = TrainingJob(model_bytes=model_to_bytes(keras_model), loss=loss, metrics=metrics,
+                          optimizer=self.getOptimizer(), learning_rate=self.getLearningRate(),
+                          batch_size=self.getBatchSize(), epochs=self.getEpochs(),
+                          early_stopping_patience=self.getEarlyStoppingPatience(), seed=self.getSeed(),
+                          train_urls=staged.train_urls, train_rows=staged.train_rows,
+                          val_urls=staged.val_urls, val_rows=staged.val_rows)
+        result = run_training(job, num_proc, self.getVerbose())
+        return self._copyValues(self._create_model(result["model"], result["history"], info))
+
+    def _features_cols(self):
+        return self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
+
+    def _check_params(self, dataset):
+        """Check param values; return the number of ranks."""
+        num_proc = (self.getNumProc() if self.isDefined(self.numProc)
+                    else dataset.sparkSession.sparkContext.defaultParallelism)
+        checks = [("numProc", num_proc, num_proc >= 1, "at least 1"),
+                  ("batchSize", self.getBatchSize(), self.getBatchSize() >= 1, "at least 1"),
+                  ("epochs", self.getEpochs(), self.getEpochs() >= 1, "at least 1"),
+                  ("validationSplit", self.getValidationSplit(), 0 <= self.getValidationSplit() < 1, "in [0, 1)"),
+                  ("earlyStoppingPatience", self.getEarlyStoppingPatience(), self.getEarlyStoppingPatience() >= 0,
+                   "0 (off) or more")]
+        for name, value, ok, expected in checks:
+            if not ok:
+                raise InputError(f"{name}={value} is invalid: it must be {expected}")
+        return num_proc
+
+    def _check_validation_rows(self, info, num_proc):
+        expected = int(info.rows * self.getValidationSplit())
+        if self.getValidationSplit() > 0 and expected < num_proc:
+            raise InputError(f"validationSplit={self.getValidationSplit()} of {info.rows} rows leaves about "
+                             f"{expected} validation rows, fewer than numProc={num_proc}; raise validationSplit "
+                             "or set it to 0")
+
+    def _staged_columns(self, dataset, label_cols, info):
+        columns = [features_array(dataset, self.getFeaturesCol(), self._features_cols()).alias(FEATURES)]
+        if not label_cols:
+            return columns
+        if info.label_kind == "class":
+            label = F.col(label_cols[0]).cast("int")
+        elif len(label_cols) > 1:
+            label = F.array(*[F.col(c).cast("float") for c in label_cols])
+        else:
+            data_type = dataset.schema[label_cols[0]].dataType
+            if isinstance(data_type, VectorUDT):
+                label = vector_to_array(F.col(label_cols[0]), "float32")
+            elif isinstance(data_type, IntegralType):
+                label = F.col(label_cols[0]).cast("int")
+            elif info.label_kind == "vector":
+                label = F.col(label_cols[0]).cast("array<float>")
+            else:
+                label = F.col(label_cols[0]).cast("float")
+        return columns + [label.alias(LABEL)]

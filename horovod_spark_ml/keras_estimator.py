@@ -1,0 +1,122 @@
+"""KerasEstimator: any Keras 3 model, with the user's loss, optimizer and metrics, as a Spark ML Estimator.
+
+The model is given uncompiled or compiled (compile state is ignored: loss,
+optimizer and metrics come from the params, so they persist as JSON).
+Features are fed as one flat float array per row and reshaped to the model's
+input shape, so a Vector of 784 values can feed a ``(28, 28, 1)`` input.
+"""
+import math
+
+import keras
+from pyspark.ml.functions import array_to_vector
+from pyspark.ml.param import Param, Params
+from pyspark import keyword_only
+
+from .errors import InputError
+from .estimator import HorovodEstimator
+from .keras_bytes import model_from_bytes, model_to_bytes
+from .model import HorovodModel
+from .params import FeatureParams, HasLabelCol, HasLoss, HasMetrics, HasPredictionCol, TrainingParams
+
+
+def _to_keras_model(value):
+    if not isinstance(value, keras.Model):
+        raise TypeError(f"model must be a Keras 3 model (keras.Model), got {type(value).__name__}")
+    return value
+
+
+class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasPredictionCol, HasLoss, HasMetrics, TrainingParams):
+    model = Param(Params._dummy(), "model", "the Keras 3 model to train (saved as .keras, not as JSON)",
+                  typeConverter=_to_keras_model)
+
+    def getModel(self):
+        """Gets the Keras model to train."""
+        return self.getOrDefault(self.model)
+
+    def setModel(self, value):
+        """Sets the Keras model to train."""
+        return self._set(model=value)
+
+    def _set_defaults(self):
+        self._set_training_defaults()
+        self._setDefault(featuresCol="features", labelCol="label", predictionCol="prediction", metrics=[])
+
+
+class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
+    """Train any Keras 3 model with Horovod on the Spark executors.
+
+    The label column may be numeric (one target or a class index for a
+    sparse loss) or a Vector/array (several targets). The fitted
+    :class:`KerasModel` puts the model's output in ``predictionCol``: a double
+    for a single output, else a Vector.
+
+    Example::
+
+        >>> import keras
+        >>> net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(16, activation="relu"),
+        ...                         keras.layers.Dense(3)])
+        >>> est = KerasEstimator(model=net, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+        ...                      optimizer="adam", learningRate=0.01, epochs=20, numProc=2)
+        >>> est.fit(train).transform(test).select("prediction").show()
+    """
+
+    _unsaved_params = ("model",)
+
+    @keyword_only
+    def __init__(self, *, model=None, loss=None, metrics=None, featuresCol="features", featuresCols=None,
+                 labelCol="label", predictionCol="prediction", optimizer="adam", learningRate=0.001, batchSize=32,
+                 epochs=10, numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None,
+                 verbose=1):
+        super().__init__()
+        self._set_defaults()
+        self.setParams(**self._input_kwargs)
+
+    def _check_params(self, dataset):
+        if not self.isDefined(self.model):
+            raise InputError("model is not set: give KerasEstimator a Keras model (model=...)")
+        if not self.isDefined(self.loss):
+            raise InputError("loss is not set: give KerasEstimator a Keras loss, e.g. loss='mse'")
+        return super()._check_params(dataset)
+
+    def _label_cols(self):
+        return [self.getLabelCol()]
+
+    def _expected_num_features(self):
+        return math.prod(self.getModel().inputs[0].shape[1:])
+
+    def _build_keras_model(self, info):
+        return self.getModel()
+
+    def _loss_and_metrics(self, info):
+        return self.getLoss(), list(self.getMetrics())
+
+    def _create_model(self, model_bytes, history, info):
+        return KerasModel(model_bytes, history, info.num_features)
+
+    def _keras_bytes(self):
+        return model_to_bytes(self.getModel()) if self.isDefined(self.model) else None
+
+    def _restore_keras_bytes(self, data):
+        self._set(model=model_from_bytes(data))
+
+
+class KerasModel(HorovodModel, _KerasEstimatorParams):
+    """A fitted :class:`KerasEstimator`: the trained Keras model, applied to every row in batches.
+
+    Example::
+
+        >>> fitted = KerasEstimator(model=net, loss="mse", numProc=2).fit(train)
+        >>> fitted.transform(test).select("prediction").show()
+        >>> fitted.getKerasModel().summary()
+    """
+
+    _unsaved_params = ("model",)
+
+    def __init__(self, model_bytes=None, history=None, numFeatures=None):
+        super().__init__(model_bytes, history, numFeatures)
+        self._set_defaults()
+
+    def _output_columns(self, struct):
+        raw = struct["raw"]
+        single = math.prod(self.getKerasModel().outputs[0].shape[1:]) == 1
+        return [(self.getPredictionCol(), raw[0] if single else array_to_vector(raw), None)]

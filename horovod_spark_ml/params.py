@@ -1,0 +1,118 @@
+"""Spark ML params, each declared once with its doc and type converter.
+
+Every param is a small mixin with a getter and a setter (``getBatchSize`` /
+``setBatchSize``), so estimators and models are assembled from the same
+parts and ``explainParams()`` documents every stage.
+
+Example::
+
+    >>> from horovod_spark_ml import MLPClassifier
+    >>> MLPClassifier(epochs=5).getEpochs()
+    5
+"""
+from pyspark.ml.param import Param, Params, TypeConverters
+
+
+def _param_mixin(name, doc, converter):
+    """A ``Has<Name>`` mixin declaring one Param with ``get<Name>``/``set<Name>``."""
+    title = name[0].upper() + name[1:]
+
+    def getter(self):
+        return self.getOrDefault(getattr(self, name))
+
+    def setter(self, value):
+        return self._set(**{name: value})
+
+    getter.__doc__ = f"Gets the value of {name}: {doc}"
+    setter.__doc__ = f"Sets the value of {name}: {doc}"
+    return type(f"Has{title}", (Params,), {
+        "__doc__": f"Mixin for param {name}: {doc}",
+        "__module__": __name__,
+        name: Param(Params._dummy(), name, doc, typeConverter=converter),
+        f"get{title}": getter,
+        f"set{title}": setter,
+    })
+
+
+def _to_json_value(value):
+    """Keras objects (losses, metrics, optimizers) become their JSON config."""
+    if isinstance(value, (str, int, float, bool, dict)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_to_json_value(v) for v in value]
+    import keras
+    return keras.saving.serialize_keras_object(value)
+
+
+def _to_list_json_values(value):
+    return [_to_json_value(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+# Columns
+HasFeaturesCol = _param_mixin("featuresCol", "features column: a Vector or an array of numbers", TypeConverters.toString)
+HasFeaturesCols = _param_mixin(
+    "featuresCols", "numeric columns used as features instead of featuresCol", TypeConverters.toListString)
+HasLabelCol = _param_mixin("labelCol", "label column", TypeConverters.toString)
+HasLabelCols = _param_mixin(
+    "labelCols", "numeric label columns, one per target, instead of labelCol", TypeConverters.toListString)
+HasPredictionCol = _param_mixin("predictionCol", "prediction column", TypeConverters.toString)
+HasProbabilityCol = _param_mixin(
+    "probabilityCol", "column of predicted class probabilities (a Vector)", TypeConverters.toString)
+HasRawPredictionCol = _param_mixin(
+    "rawPredictionCol", "column of raw predictions (logits, a Vector)", TypeConverters.toString)
+
+# Architecture of the MLP
+HasHiddenLayers = _param_mixin("hiddenLayers", "sizes of the hidden layers, input side first", TypeConverters.toListInt)
+HasActivation = _param_mixin("activation", "activation of the hidden layers (a Keras name)", TypeConverters.toString)
+HasDropout = _param_mixin("dropout", "dropout rate after each hidden layer, in [0, 1)", TypeConverters.toFloat)
+HasL1 = _param_mixin("l1", "L1 penalty on the weights of every dense layer", TypeConverters.toFloat)
+HasL2 = _param_mixin("l2", "L2 penalty on the weights of every dense layer", TypeConverters.toFloat)
+HasBatchNorm = _param_mixin("batchNorm", "batch normalisation after each hidden layer", TypeConverters.toBoolean)
+
+# Training
+HasOptimizer = _param_mixin(
+    "optimizer", "Keras optimizer: a name such as 'adam' or 'sgd', or a Keras optimizer (kept as its config)",
+    _to_json_value)
+HasLearningRate = _param_mixin("learningRate", "learning rate of the optimizer", TypeConverters.toFloat)
+HasLoss = _param_mixin("loss", "Keras loss: a name or a Keras loss (kept as its config)", _to_json_value)
+HasMetrics = _param_mixin("metrics", "Keras metrics: names or Keras metrics (kept as configs)", _to_list_json_values)
+HasBatchSize = _param_mixin("batchSize", "rows per batch on each rank (and per inference batch)", TypeConverters.toInt)
+HasEpochs = _param_mixin("epochs", "number of passes over the training data", TypeConverters.toInt)
+HasNumProc = _param_mixin(
+    "numProc", "number of Horovod ranks (Spark tasks); default: spark.default.parallelism", TypeConverters.toInt)
+HasValidationSplit = _param_mixin(
+    "validationSplit", "fraction of rows held out to report validation loss and metrics, in [0, 1)",
+    TypeConverters.toFloat)
+HasEarlyStoppingPatience = _param_mixin(
+    "earlyStoppingPatience", "stop after this many epochs without improvement of the validation loss "
+    "(of the training loss without validationSplit); 0 turns early stopping off", TypeConverters.toInt)
+HasSeed = _param_mixin("seed", "random seed for weight initialisation, shuffling and the validation split",
+                       TypeConverters.toInt)
+HasStorePath = _param_mixin(
+    "storePath", "directory for staged training data, on storage every executor can read "
+    "(a local path in local mode; a /dbfs/ path on Databricks)", TypeConverters.toString)
+HasVerbose = _param_mixin(
+    "verbose", "0: silent, 1: one line per epoch on the driver, 2: also every rank's output",
+    TypeConverters.toInt)
+
+
+class TrainingParams(HasOptimizer, HasLearningRate, HasBatchSize, HasEpochs, HasNumProc, HasValidationSplit,
+                     HasEarlyStoppingPatience, HasSeed, HasStorePath, HasVerbose):
+    """Params of every Horovod-trained estimator."""
+
+    def _set_training_defaults(self):
+        import tempfile
+        self._setDefault(optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, validationSplit=0.0,
+                         earlyStoppingPatience=0, seed=42, verbose=1,
+                         storePath=f"{tempfile.gettempdir()}/horovod_spark_ml")
+
+
+class FeatureParams(HasFeaturesCol, HasFeaturesCols):
+    """Where the features come from: featuresCol, or featuresCols when set."""
+
+
+class MLPParams(HasHiddenLayers, HasActivation, HasDropout, HasL1, HasL2, HasBatchNorm):
+    """Architecture params of the multilayer perceptron."""
+
+    def _set_mlp_defaults(self):
+        self._setDefault(hiddenLayers=[64, 32], activation="relu", dropout=0.0, l1=0.0, l2=0.0, batchNorm=False)

@@ -1,0 +1,266 @@
+"""Input checks on the driver: resolve feature and label columns and reject bad data early.
+
+Everything here runs before anything is staged or launched, so a user learns
+about a missing column, a wrong type, a null or NaN, or a label outside
+0..k-1 from one clear :class:`InputError` that names the column, what was
+found and what to do, instead of from a failed Horovod rank.
+
+Example::
+
+    >>> info = check_training_input(df, features_col="features", label_cols=["label"],
+    ...                             label_kind="class", num_proc=2)
+    >>> info.num_features, info.num_classes
+    (64, 10)
+"""
+from dataclasses import dataclass, field
+
+from pyspark.ml.functions import vector_to_array
+from pyspark.ml.linalg import VectorUDT
+from pyspark.sql import functions as F
+from pyspark.sql.types import ArrayType, BooleanType, NumericType
+
+from .errors import InputError
+
+FEATURES = "features"  # name of the staged features column
+LABEL = "label"        # name of the staged label column
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """What the checks learned about a training DataFrame."""
+    rows: int
+    num_features: int
+    label_kind: str = None              # "class", "value" or "vector"; None when unsupervised
+    num_targets: int = 1
+    num_classes: int = None
+    class_names: list = field(default=None)
+
+
+def features_array(df, features_col, features_cols=None):
+    """A float array column of the features, from a Vector, an array or several numeric columns."""
+    if features_cols:
+        return F.array(*[F.col(c).cast("float") for c in features_cols])
+    data_type = df.schema[features_col].dataType
+    if isinstance(data_type, VectorUDT):
+        return vector_to_array(F.col(features_col), "float32")
+    return F.col(features_col).cast("array<float>")
+
+
+def check_training_input(df, *, features_col, features_cols=None, label_cols=(), label_kind=None,
+                         num_proc=1, num_features=None):
+    """Check ``df`` for training and return a :class:`TrainingInput`.
+
+    ``label_kind`` is "class" (integer class indices 0..k-1), "value" (one or
+    several numeric targets) or None (no label). ``num_features``, when given,
+    is the size the model's input expects.
+    """
+    feature_names = list(features_cols) if features_cols else [features_col]
+    for name in feature_names:
+        _require_column(df, name, "featuresCols" if features_cols else "featuresCol")
+    for name in label_cols:
+        _require_column(df, name, "labelCol")
+    _check_feature_types(df, features_col, features_cols)
+    label_names = list(label_cols)
+    label_is_vector = False
+    if label_names:
+        label_is_vector = _check_label_types(df, label_names, label_kind)
+
+    stats = df.agg(*_feature_stats(df, features_col, features_cols),
+                   *_label_stats(df, label_names, label_kind, label_is_vector)).first().asDict()
+    rows = stats["rows"]
+    if rows == 0:
+        raise InputError("the DataFrame is empty: fit needs at least one row for each of the "
+                         f"numProc={num_proc} Horovod ranks")
+    if rows < num_proc:
+        raise InputError(f"the DataFrame has {rows} rows, fewer than numProc={num_proc}: every Horovod rank "
+                         "needs at least one row; lower numProc or add rows")
+    width = _check_feature_stats(stats, features_col, features_cols, num_features)
+    if not label_names:
+        return TrainingInput(rows=rows, num_features=width)
+    _check_label_values(stats, label_names)
+    if label_kind == "class":
+        num_classes, names = _classes(df, label_names[0], stats)
+        return TrainingInput(rows, width, "class", 1, num_classes, names)
+    if label_is_vector:
+        return TrainingInput(rows, width, "vector", _vector_label_width(stats, label_names[0]))
+    return TrainingInput(rows, width, "value" if len(label_names) == 1 else "vector", len(label_names))
+
+
+def _require_column(df, name, param):
+    if name not in df.columns:
+        raise InputError(f"{param} '{name}' was not found in the DataFrame; its columns are: "
+                         f"{', '.join(df.columns)}")
+
+
+def _is_numeric(data_type):
+    return isinstance(data_type, NumericType) and not isinstance(data_type, BooleanType)
+
+
+def _is_numeric_array(data_type):
+    return isinstance(data_type, ArrayType) and _is_numeric(data_type.elementType)
+
+
+def _check_feature_types(df, features_col, features_cols):
+    if features_cols:
+        for name in features_cols:
+            found = df.schema[name].dataType
+            if not _is_numeric(found):
+                raise InputError(f"featuresCols column '{name}' has type {found.simpleString()}; each of "
+                                 "featuresCols must be numeric (cast it, or index strings with StringIndexer)")
+        return
+    found = df.schema[features_col].dataType
+    if not (isinstance(found, VectorUDT) or _is_numeric_array(found)):
+        raise InputError(f"featuresCol '{features_col}' has type {found.simpleString()}; expected a Vector "
+                         "(e.g. from VectorAssembler) or an array of numbers; for several numeric columns "
+                         "set featuresCols instead")
+
+
+def _check_label_types(df, label_names, label_kind):
+    """Return whether the (single) label column holds vectors or arrays."""
+    for name in label_names:
+        found = df.schema[name].dataType
+        if _is_numeric(found):
+            continue
+        if label_kind == "value" and len(label_names) == 1 and (
+                isinstance(found, VectorUDT) or _is_numeric_array(found)):
+            return True
+        expected = ("a numeric class index 0..k-1 (index strings with StringIndexer)" if label_kind == "class"
+                    else "numeric, or a Vector / array of numbers for several targets")
+        raise InputError(f"labelCol '{name}' has type {found.simpleString()}; expected {expected}")
+    return False
+
+
+def _as_double_array(df, name):
+    if isinstance(df.schema[name].dataType, VectorUDT):
+        return vector_to_array(F.col(name))
+    return F.col(name).cast("array<double>")
+
+
+def _count(condition):
+    return F.sum(F.when(condition, 1).otherwise(0))
+
+
+def _nonfinite(value):
+    return F.isnan(value) | (F.abs(value) == float("inf"))
+
+
+def _array_stats(prefix, array):
+    return [
+        _count(array.isNull() | F.exists(array, lambda x: x.isNull())).alias(f"{prefix}_null"),
+        _count(F.exists(array, _nonfinite)).alias(f"{prefix}_nonfinite"),
+        F.min(F.size(array)).alias(f"{prefix}_min_size"),
+        F.max(F.size(array)).alias(f"{prefix}_max_size"),
+    ]
+
+
+def _scalar_stats(prefix, value):
+    return [_count(value.isNull()).alias(f"{prefix}_null"), _count(_nonfinite(value)).alias(f"{prefix}_nonfinite")]
+
+
+def _feature_stats(df, features_col, features_cols):
+    stats = [F.count(F.lit(1)).alias("rows")]
+    if features_cols:
+        for i, name in enumerate(features_cols):
+            stats += _scalar_stats(f"f{i}", F.col(name).cast("double"))
+        return stats
+    return stats + _array_stats("f", _as_double_array(df, features_col))
+
+
+def _label_stats(df, label_names, label_kind, label_is_vector):
+    if label_is_vector:
+        return _array_stats("l0", _as_double_array(df, label_names[0]))
+    stats = []
+    for i, name in enumerate(label_names):
+        value = F.col(name).cast("double")
+        stats += _scalar_stats(f"l{i}", value)
+        if label_kind == "class":
+            stats += [_count(value != F.floor(value)).alias("l_fraction"),
+                      F.first(F.when(value != F.floor(value), value), ignorenulls=True).alias("l_fraction_example"),
+                      F.min(value).alias("l_min"), F.max(value).alias("l_max")]
+    return stats
+
+
+def _bad_values_message(param, name, stats, prefix):
+    if stats[f"{prefix}_null"]:
+        return (f"{param} '{name}' has {stats[f'{prefix}_null']} rows with null values; drop or impute them "
+                f"before fit (e.g. df.na.drop(subset=['{name}']))")
+    if stats[f"{prefix}_nonfinite"]:
+        return (f"{param} '{name}' has {stats[f'{prefix}_nonfinite']} rows with NaN or infinite values; "
+                "drop or replace them before fit")
+    return None
+
+
+def _check_feature_stats(stats, features_col, features_cols, num_features):
+    if features_cols:
+        for i, name in enumerate(features_cols):
+            message = _bad_values_message("featuresCols column", name, stats, f"f{i}")
+            if message:
+                raise InputError(message)
+        width = len(features_cols)
+        param, name = "featuresCols", ", ".join(features_cols)
+    else:
+        message = _bad_values_message("featuresCol", features_col, stats, "f")
+        if message:
+            raise InputError(message)
+        if stats["f_min_size"] != stats["f_max_size"]:
+            raise InputError(f"featuresCol '{features_col}' holds rows of different sizes "
+                             f"({stats['f_min_size']} to {stats['f_max_size']} values); every row needs the same "
+                             "number of features")
+        width = stats["f_min_size"]
+        param, name = "featuresCol", features_col
+    if width == 0:
+        raise InputError(f"{param} '{name}' holds empty rows: there are no features to train on")
+    if num_features is not None and width != num_features:
+        raise InputError(f"{param} '{name}' has {width} features per row but the Keras model's input "
+                         f"expects {num_features}; give the model an input of that size or change the features")
+    return width
+
+
+def _check_label_values(stats, label_names):
+    for i, name in enumerate(label_names):
+        message = _bad_values_message("labelCol", name, stats, f"l{i}")
+        if message:
+            raise InputError(message)
+
+
+def _vector_label_width(stats, name):
+    if stats["l0_min_size"] != stats["l0_max_size"]:
+        raise InputError(f"labelCol '{name}' holds rows of different sizes ({stats['l0_min_size']} to "
+                         f"{stats['l0_max_size']} targets); every row needs the same number of targets")
+    return stats["l0_min_size"]
+
+
+def _classes(df, name, stats):
+    """Number of classes and their names, from the ML attribute if there is one."""
+    if stats["l_fraction"]:
+        raise InputError(f"labelCol '{name}' has {stats['l_fraction']} non-integer values (e.g. "
+                         f"{stats['l_fraction_example']}); a classifier needs class indices 0..k-1: index the "
+                         "labels with StringIndexer")
+    names = class_names_from_metadata(df.schema[name].metadata)
+    low, high = int(stats["l_min"]), int(stats["l_max"])
+    if names is not None:
+        if low < 0 or high >= len(names):
+            raise InputError(f"labelCol '{name}' has values from {low} to {high}, outside 0..{len(names) - 1} "
+                             f"given by its metadata ({len(names)} classes)")
+        return len(names), (names if all(isinstance(n, str) for n in names) else None)
+    if low < 0:
+        raise InputError(f"labelCol '{name}' has negative values (minimum {low}); a classifier needs class "
+                         "indices 0..k-1: index the labels with StringIndexer")
+    return max(high + 1, 2), None
+
+
+def class_names_from_metadata(metadata):
+    """Class names from a column's Spark ML attribute (written by StringIndexer), or None.
+
+    Without names but with a count (``num_vals``) the result is a list of
+    that many indices as strings.
+    """
+    attr = (metadata or {}).get("ml_attr", {})
+    if attr.get("type") == "nominal":
+        if "vals" in attr:
+            return list(attr["vals"])
+        if "num_vals" in attr:
+            return [str(i) for i in range(attr["num_vals"])]
+    if attr.get("type") == "binary":
+        return list(attr.get("values", ["0", "1"]))
+    return None

@@ -1,0 +1,105 @@
+"""Staging: the needed columns only, written once as Parquet under storePath by Petastorm.
+
+Features become one float array column and the label one int or float column,
+converted on the JVM side (``vector_to_array``), never through Python rows.
+Petastorm's converter keeps a cache keyed on the DataFrame's plan, so fitting
+the same DataFrame again (a second fit, CrossValidator folds over the same
+input, a param grid) reuses the staged files instead of writing them again.
+
+Each Horovod rank reads whole Parquet row groups, so staging makes sure there
+are at least as many row groups as ranks.
+
+Example::
+
+    >>> store = prepare_store("/tmp/horovod_spark_ml")
+    >>> staged = stage(df, columns, num_proc=2, validation_split=0.1, seed=42, store_url=store)
+    >>> staged.train_rows, len(staged.train_urls)
+    (1617, 2)
+"""
+import logging
+import os
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from petastorm.spark import SparkDatasetConverter, make_spark_converter
+
+from .errors import InputError
+
+log = logging.getLogger(__name__)
+
+_ROW_GROUP_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StagedData:
+    """Where the staged training (and validation) data lie, and how many rows each has."""
+    train_urls: list
+    train_rows: int
+    val_urls: list = None
+    val_rows: int = 0
+
+
+def prepare_store(store_path):
+    """Create ``store_path`` if needed, check that it is writable, and return it as a URL."""
+    parsed = urlparse(store_path)
+    if parsed.scheme not in ("", "file"):
+        raise InputError(f"storePath '{store_path}' has scheme '{parsed.scheme}'; give a local or mounted "
+                         "path that every executor can read (on Databricks a /dbfs/... path)")
+    path = os.path.abspath(parsed.path if parsed.scheme else store_path)
+    probe = os.path.join(path, f".write-probe-{uuid.uuid4().hex}")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise InputError(f"storePath '{store_path}' is not writable ({e.strerror}); set storePath to a "
+                         "directory this process and every executor can write") from None
+    return "file://" + path
+
+
+def stage(df, columns, *, num_proc, validation_split, seed, store_url):
+    """Write ``df.select(*columns)`` (split for validation if asked) and return a :class:`StagedData`."""
+    selected = df.select(*columns)
+    if validation_split > 0:
+        train, val = selected.randomSplit([1.0 - validation_split, validation_split], seed=seed)
+        train_urls, train_rows = _stage_one(train, num_proc, store_url)
+        val_urls, val_rows = _stage_one(val, num_proc, store_url)
+        return StagedData(train_urls, train_rows, val_urls, val_rows)
+    return StagedData(*_stage_one(selected, num_proc, store_url))
+
+
+def _stage_one(df, num_proc, store_url):
+    if df.rdd.getNumPartitions() < num_proc:
+        # Small data: one round-robin pass spreads the rows evenly over the ranks.
+        df = df.coalesce(1).repartition(num_proc)
+    converter = _convert(df, store_url)
+    if _row_groups(converter.file_urls) < num_proc:
+        # Empty partitions wrote no file: spread the rows out and stage again.
+        log.info("staged data has fewer row groups than the %d ranks; repartitioning", num_proc)
+        converter = _convert(df.repartition(num_proc), store_url)
+    return list(converter.file_urls), len(converter)
+
+
+def _convert(df, store_url):
+    spark = df.sparkSession
+    conf_key = SparkDatasetConverter.PARENT_CACHE_DIR_URL_CONF
+    previous = spark.conf.get(conf_key, None)
+    spark.conf.set(conf_key, store_url)
+    converter_log = logging.getLogger("petastorm.spark.spark_dataset_converter")
+    level = converter_log.level
+    converter_log.setLevel(logging.ERROR)  # it warns about small files, which small data always makes
+    try:
+        return make_spark_converter(df, parquet_row_group_size_bytes=_ROW_GROUP_BYTES, dtype=None)
+    finally:
+        converter_log.setLevel(level)
+        if previous is None:
+            spark.conf.unset(conf_key)
+        else:
+            spark.conf.set(conf_key, previous)
+
+
+def _row_groups(file_urls):
+    import pyarrow.parquet as pq
+    return sum(pq.ParquetFile(urlparse(url).path).num_row_groups for url in file_urls)

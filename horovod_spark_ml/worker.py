@@ -1,0 +1,130 @@
+"""What every Horovod rank runs: load the model, train on its shard, and (rank 0) return the result.
+
+The driver sends a :class:`TrainingJob` (plain data and the model as ``.keras``
+bytes); each rank pins its device, compiles the model with an averaging
+optimizer, starts from rank 0's weights, trains on its own shard of the staged
+data and averages its metrics with the others. Only rank 0 prints progress and
+returns the trained model. A failure is reported to the driver as one marked
+line on stderr, so ``fit`` can raise with the failing rank's own traceback.
+
+Example (what the launcher does)::
+
+    >>> results = horovod.spark.run(train, args=(job,), num_proc=2)
+    >>> results[0]["history"]["loss"]
+    [0.81, 0.35, ...]
+"""
+import json
+import math
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+
+import keras
+
+EPOCH_MARKER = "HSM-EPOCH "
+ERROR_MARKER = "HSM-ERROR "
+
+
+@dataclass
+class TrainingJob:
+    """Everything a rank needs to train, as plain data."""
+    model_bytes: bytes
+    loss: object
+    metrics: list
+    optimizer: object
+    learning_rate: float
+    batch_size: int
+    epochs: int
+    early_stopping_patience: int
+    seed: int
+    train_urls: list
+    train_rows: int
+    val_urls: list = None
+    val_rows: int = 0
+
+
+def train(job):
+    """Run one rank's training; rank 0 returns ``{"model": bytes, "history": dict}``, others None."""
+    try:
+        return _train(job)
+    except BaseException:
+        import horovod.tensorflow as hvd
+        rank = hvd.rank() if hvd.is_initialized() else -1
+        print(ERROR_MARKER + json.dumps({"rank": rank, "error": traceback.format_exc()}), file=sys.stderr,
+              flush=True)
+        raise
+
+
+def _train(job):
+    import horovod.tensorflow as hvd
+    hvd.init()
+    from .devices import configure_devices
+    device = configure_devices(hvd.local_rank(), hvd.local_size())
+
+    from .horovod_keras import MetricAverager, average_non_trainable, broadcast_weights, distributed_optimizer
+    from .keras_bytes import model_from_bytes, model_to_bytes
+    from .reader import open_dataset
+
+    rank, size = hvd.rank(), hvd.size()
+    keras.utils.set_random_seed(job.seed + rank)  # dropout and shuffling differ per rank
+    model = model_from_bytes(job.model_bytes)
+    model.compile(optimizer=distributed_optimizer(_optimizer(job.optimizer, job.learning_rate)),
+                  loss=_deserialize(job.loss), metrics=[_deserialize(m) for m in job.metrics], jit_compile=False)
+    broadcast_weights(model)
+    if rank == 0:
+        print(f"training on {size} ranks, rank 0 on {device}", flush=True)
+
+    input_shape = model.inputs[0].shape[1:]
+    read = dict(rank=rank, size=size, batch_size=job.batch_size, input_shape=input_shape, seed=job.seed + rank)
+    steps = max(1, math.ceil(job.train_rows / (job.batch_size * size)))
+    callbacks = [MetricAverager()]
+    if job.early_stopping_patience > 0:
+        callbacks.append(keras.callbacks.EarlyStopping(
+            monitor="val_loss" if job.val_urls else "loss", patience=job.early_stopping_patience,
+            restore_best_weights=True))
+    if rank == 0:
+        callbacks.append(_ProgressPrinter(job.epochs))
+    with open_dataset(job.train_urls, shuffle=True, **read) as train_data:
+        fit = dict(epochs=job.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+        if job.val_urls:
+            with open_dataset(job.val_urls, shuffle=False, **read) as val_data:
+                val_steps = max(1, math.ceil(job.val_rows / (job.batch_size * size)))
+                history = model.fit(train_data, validation_data=val_data, validation_steps=val_steps, **fit)
+        else:
+            history = model.fit(train_data, **fit)
+    average_non_trainable(model)
+    if rank != 0:
+        return None
+    # Saved without the averaging optimizer, whose class exists only in this process.
+    trained = model_from_bytes(job.model_bytes)
+    trained.set_weights(model.get_weights())
+    return {"model": model_to_bytes(trained), "history": {k: [float(v) for v in vs]
+                                                          for k, vs in history.history.items()}}
+
+
+def _deserialize(config):
+    return keras.saving.deserialize_keras_object(config) if isinstance(config, dict) else config
+
+
+def _optimizer(config, learning_rate):
+    if isinstance(config, dict):
+        return keras.optimizers.deserialize(config)
+    return keras.optimizers.get({"class_name": config, "config": {"learning_rate": learning_rate}})
+
+
+class _ProgressPrinter(keras.callbacks.Callback):
+    """Rank 0 prints one marked JSON line per epoch; the driver turns it into progress output."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+        self.started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(time.time() - self.started, 3)}
+        record.update({k: float(v) for k, v in (logs or {}).items()})
+        print(EPOCH_MARKER + json.dumps(record), flush=True)

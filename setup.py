@@ -1,0 +1,35 @@
+"""horovod-spark-ml: Keras 3 models as Spark ML estimators, trained with Horovod."""
+from setuptools import find_packages, setup
+
+setup(
+    name="horovod-spark-ml",
+    version="0.1.0",
+    description="Keras 3 deep learning as Spark ML Estimators, trained with Horovod on Spark",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=find_packages(include=["horovod_spark_ml", "horovod_spark_ml.*"]),
+    python_requires=">=3.10,<3.12",
+    # Supported ranges; constraints.txt pins the set the tests ran with.
+    # horovod must be built from source against the installed TensorFlow
+    # (see README, "Installing into your own environment").
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.5,<4",
+        "horovod==0.28.1",
+        "pyspark>=3.5,<3.6",
+        "petastorm==0.13.1",
+        "pyarrow>=14,<15",
+        "numpy>=1.26,<2",
+        "pandas>=1.5,<2.3",
+        "setuptools<70",
+    ],
+    extras_require={
+        "demo": ["scikit-learn>=1.3"],
+        "test": ["pytest>=7", "scikit-learn>=1.3"],
+    },
+    entry_points={"console_scripts": ["horovod-spark-ml=horovod_spark_ml.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.11",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
