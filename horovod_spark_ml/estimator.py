@@ -18,7 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegralType
 
 from .errors import InputError
-from .keras_bytes import model_to_bytes
+from .keras_bytes import custom_modules, model_to_bytes
 from .launcher import run_training
 from .params import FeatureParams, TrainingParams
 from .persistence import KerasPersistence
@@ -78,7 +78,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                           batch_size=self.getBatchSize(), epochs=self.getEpochs(),
                           early_stopping_patience=self.getEarlyStoppingPatience(), seed=self.getSeed(),
                           train_urls=staged.train_urls, train_rows=staged.train_rows,
-                          val_urls=staged.val_urls, val_rows=staged.val_rows)
+                          val_urls=staged.val_urls, val_rows=staged.val_rows,
+                          custom_modules=custom_modules(keras_model))
         result = run_training(job, num_proc, self.getVerbose())
         return self._copyValues(self._create_model(result["model"], result["history"], info))
 

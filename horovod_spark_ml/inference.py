@@ -30,12 +30,13 @@ def _struct_type(head):
     return StructType([StructField("raw", vector)])
 
 
-def predict_struct(df, model_bytes, features, *, input_shape, batch_size, head="values"):
+def predict_struct(df, model_bytes, features, *, input_shape, batch_size, head="values", modules=()):
     """A struct column of model outputs for ``features`` (a float array column).
 
     ``head="values"`` gives ``raw`` (the outputs as an array); ``head="classes"``
     adds ``probability`` (softmax of raw) and ``prediction`` (the argmax).
-    Rows with null features get null outputs.
+    Rows with null features get null outputs. ``modules`` are imported
+    before the model is loaded (see :func:`.keras_bytes.custom_modules`).
     """
     digest = hashlib.sha256(model_bytes).hexdigest()
     shipped = df.sparkSession.sparkContext.broadcast(model_bytes)
@@ -43,7 +44,7 @@ def predict_struct(df, model_bytes, features, *, input_shape, batch_size, head="
 
     @F.pandas_udf(_struct_type(head))
     def predict(column: pd.Series) -> pd.DataFrame:
-        model = _load(digest, shipped)
+        model = _load(digest, shipped, modules)
         present = column.notna().to_numpy()
         raw = np.full((len(column), 0), np.nan)
         if present.any():
@@ -56,11 +57,11 @@ def predict_struct(df, model_bytes, features, *, input_shape, batch_size, head="
     return predict(features)
 
 
-def _load(digest, shipped):
+def _load(digest, shipped, modules):
     model = _MODELS.get(digest)
     if model is None:
         from .keras_bytes import model_from_bytes
-        model = _MODELS[digest] = model_from_bytes(shipped.value)
+        model = _MODELS[digest] = model_from_bytes(shipped.value, modules=modules)
     return model
 
 

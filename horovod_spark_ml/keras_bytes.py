@@ -21,9 +21,28 @@ def model_to_bytes(model):
             return f.read()
 
 
-def model_from_bytes(data, compile=False):
-    """Rebuild a model from :func:`model_to_bytes` output; ``safe_mode`` refuses lambdas' bytecode."""
+def custom_modules(model):
+    """Modules defining the model's non-Keras layer classes, read from the live model on the driver.
+
+    Keras finds custom classes only once their module is imported; ranks and
+    Python workers import these before loading the model. The list comes from
+    the user's own objects, never from a file being loaded.
+    """
+    modules = {type(layer).__module__ for layer in model._flatten_layers(include_self=True)}
+    builtin = ("keras", "tensorflow", "tf_keras", "builtins", "__main__")
+    return sorted(m for m in modules if m.split(".")[0] not in builtin)
+
+
+def model_from_bytes(data, compile=False, modules=()):
+    """Rebuild a model from :func:`model_to_bytes` output, importing ``modules`` first.
+
+    ``safe_mode`` stays on: a saved lambda's bytecode is refused.
+    """
+    import importlib
+
     import keras
+    for module in modules:
+        importlib.import_module(module)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "model.keras")
         with open(path, "wb") as f:

@@ -10,7 +10,7 @@ from pyspark.ml import Model
 from pyspark.sql import functions as F
 
 from .inference import predict_struct
-from .keras_bytes import model_from_bytes
+from .keras_bytes import custom_modules, model_from_bytes
 from .persistence import KerasPersistence
 from .schema import features_array
 
@@ -45,7 +45,8 @@ class HorovodModel(Model, KerasPersistence):
         input_shape = tuple(self.getKerasModel().inputs[0].shape[1:])
         struct_name = f"__{self.uid}_out"
         struct = predict_struct(dataset, self._model_bytes, features, input_shape=input_shape,
-                                batch_size=self.getBatchSize(), head=self._head)
+                                batch_size=self.getBatchSize(), head=self._head,
+                                modules=custom_modules(self.getKerasModel()))
         with_struct = dataset.withColumn(struct_name, struct)
         outputs = [column.alias(name, metadata=metadata)
                    for name, column, metadata in self._output_columns(F.col(struct_name)) if name]

@@ -42,8 +42,13 @@ def features_array(df, features_col, features_cols=None):
         return F.array(*[F.col(c).cast("float") for c in features_cols])
     data_type = df.schema[features_col].dataType
     if isinstance(data_type, VectorUDT):
-        return vector_to_array(F.col(features_col), "float32")
+        return _null_safe_vector_to_array(features_col, "float32")
     return F.col(features_col).cast("array<float>")
+
+
+def _null_safe_vector_to_array(name, dtype="float64"):
+    # vector_to_array fails on a null vector instead of returning null.
+    return F.when(F.col(name).isNull(), None).otherwise(vector_to_array(F.col(name), dtype))
 
 
 def check_training_input(df, *, features_col, features_cols=None, label_cols=(), label_kind=None,
@@ -132,7 +137,7 @@ def _check_label_types(df, label_names, label_kind):
 
 def _as_double_array(df, name):
     if isinstance(df.schema[name].dataType, VectorUDT):
-        return vector_to_array(F.col(name))
+        return _null_safe_vector_to_array(name)
     return F.col(name).cast("array<double>")
 
 

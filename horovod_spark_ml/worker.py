@@ -42,6 +42,7 @@ class TrainingJob:
     train_rows: int
     val_urls: list = None
     val_rows: int = 0
+    custom_modules: list = ()
 
 
 def train(job):
@@ -68,7 +69,7 @@ def _train(job):
 
     rank, size = hvd.rank(), hvd.size()
     keras.utils.set_random_seed(job.seed + rank)  # dropout and shuffling differ per rank
-    model = model_from_bytes(job.model_bytes)
+    model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     model.compile(optimizer=distributed_optimizer(_optimizer(job.optimizer, job.learning_rate)),
                   loss=_deserialize(job.loss), metrics=[_deserialize(m) for m in job.metrics], jit_compile=False)
     broadcast_weights(model)
@@ -97,7 +98,7 @@ def _train(job):
     if rank != 0:
         return None
     # Saved without the averaging optimizer, whose class exists only in this process.
-    trained = model_from_bytes(job.model_bytes)
+    trained = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     trained.set_weights(model.get_weights())
     return {"model": model_to_bytes(trained), "history": {k: [float(v) for v in vs]
                                                           for k, vs in history.history.items()}}
