@@ -17,10 +17,12 @@ import json
 import re
 import sys
 import threading
+from contextlib import contextmanager
 
 from .errors import TrainingError
 from .worker import EPOCH_MARKER, ERROR_MARKER, train
 
+_SHUTDOWN = "Horovod has been shut down"
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
 # Ranks inherit the executor's environment; these only quiet TensorFlow's C++ start-up chatter.
 _RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
@@ -31,13 +33,34 @@ def run_training(job, num_proc, verbose=1, out=None):
     import horovod.spark
     output = RankOutput(verbose, out or sys.stdout)
     try:
-        results = horovod.spark.run(train, args=(job,), num_proc=num_proc, env=dict(_RANK_ENV),
-                                    stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0)
+        with _signals_only_on_main_thread():
+            results = horovod.spark.run(train, args=(job,), num_proc=num_proc, env=dict(_RANK_ENV),
+                                        stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0)
     except Exception as e:
         raise TrainingError(output.failure_message(e)) from e
     finally:
         output.flush()
     return results[0]
+
+
+@contextmanager
+def _signals_only_on_main_thread():
+    """Let Horovod launch from a worker thread (CrossValidator and TrainValidationSplit fit in a pool).
+
+    Horovod's gloo launcher installs SIGINT/SIGTERM handlers to stop the ranks,
+    and Python allows that only on the main thread. Off it, a plain event
+    stands in: such a thread cannot receive signals anyway.
+    """
+    if threading.current_thread() is threading.main_thread():
+        yield
+        return
+    import horovod.runner.gloo_run as gloo_run
+    original = gloo_run.register_shutdown_event
+    gloo_run.register_shutdown_event = threading.Event
+    try:
+        yield
+    finally:
+        gloo_run.register_shutdown_event = original
 
 
 class RankOutput:
@@ -79,7 +102,10 @@ class RankOutput:
     def failure_message(self, error):
         if not self.failures:
             return f"Horovod training failed: {error}"
-        rank = min(self.failures)
+        # When one rank dies, Horovod shuts down and the others fail with
+        # "Horovod has been shut down": report the first failure that is a cause.
+        causes = [r for r, text in self.failures.items() if _SHUTDOWN not in text]
+        rank = (causes or list(self.failures))[0]
         return f"Horovod rank {rank} failed during training:\n{self.failures[rank].rstrip()}"
 
 

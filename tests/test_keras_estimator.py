@@ -1,0 +1,44 @@
+"""KerasEstimator trains any user Keras model; a failing rank makes fit raise with that rank's error."""
+import time
+
+import keras
+import pytest
+from pyspark.ml.linalg import VectorUDT
+
+from failing_layer import FailOnRank
+from horovod_spark_ml import KerasEstimator, KerasModel, TrainingError
+
+
+def _net(*extra):
+    # A (2, 2) input: the 4 features of each row are reshaped to the model's input shape.
+    return keras.Sequential([keras.Input((2, 2)), *extra, keras.layers.Flatten(),
+                             keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3, activation="softmax")])
+
+
+def test_user_model_trains_predicts_and_persists(blobs, store, tmp_path):
+    estimator = KerasEstimator(model=_net(), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                               optimizer="adam", learningRate=0.01, epochs=10, batchSize=16, numProc=2,
+                               storePath=store, verbose=0)
+    model = estimator.fit(blobs)
+    predictions = model.transform(blobs)
+    assert isinstance(predictions.schema["prediction"].dataType, VectorUDT)
+    rows = predictions.collect()
+    accuracy = sum(int(r.prediction.argmax()) == int(r.label) for r in rows) / len(rows)
+    assert accuracy > 0.9 and model.history["accuracy"][-1] > 0.9
+
+    model.write().save(str(tmp_path / "model"))
+    assert KerasModel.load(str(tmp_path / "model")).transform(blobs).collect() == rows
+    estimator.write().save(str(tmp_path / "estimator"))
+    loaded = KerasEstimator.load(str(tmp_path / "estimator"))
+    assert loaded.getLoss() == "sparse_categorical_crossentropy" and loaded.getModel().input_shape == (None, 2, 2)
+
+
+def test_a_failing_rank_raises_its_error_on_the_driver_without_hanging(blobs, store):
+    estimator = KerasEstimator(model=_net(FailOnRank(1)), loss="sparse_categorical_crossentropy", epochs=2,
+                               numProc=2, storePath=store, verbose=0)
+    started = time.time()
+    with pytest.raises(TrainingError) as error:
+        estimator.fit(blobs)
+    assert "Horovod rank 1 failed" in str(error.value)
+    assert "FailOnRank: deliberate failure in rank 1" in str(error.value)
+    assert time.time() - started < 120
