@@ -38,6 +38,7 @@ def _parser():
     train.add_argument("--hidden-layers", default="64,32")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=64)
+    train.add_argument("--learning-rate", type=float, default=0.001)
     train.add_argument("--num-proc", type=int, default=2)
     train.add_argument("--model-dir", required=True)
     train.add_argument("--overwrite", action="store_true")
@@ -85,7 +86,7 @@ def _train(args):
                                                                         if c != args.label_col]
     pipeline = mlp_pipeline(df, features, args.label_col, args.task, epochs=args.epochs,
                             hiddenLayers=[int(n) for n in args.hidden_layers.split(",")],
-                            batchSize=args.batch_size, numProc=args.num_proc)
+                            batchSize=args.batch_size, learningRate=args.learning_rate, numProc=args.num_proc)
     model = pipeline.fit(df)
     model.write().overwrite().save(args.model_dir)
     print(f"saved the fitted pipeline to {args.model_dir}")
