@@ -81,7 +81,9 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                           val_urls=staged.val_urls, val_rows=staged.val_rows,
                           custom_modules=custom_modules(keras_model))
         result = run_training(job, num_proc, self.getVerbose())
-        return self._copyValues(self._create_model(result["model"], result["history"], info))
+        model = self._create_model(result["model"], result["history"], info)
+        model.epochSeconds = result["epoch_seconds"]
+        return self._copyValues(model)
 
     def _features_cols(self):
         return self.getFeaturesCols() if self.isDefined(self.featuresCols) else None

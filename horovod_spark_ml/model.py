@@ -32,6 +32,8 @@ class HorovodModel(Model, KerasPersistence):
         self.history = history or {}
         #: number of features per row the model was trained on
         self.numFeatures = numFeatures
+        #: wall-clock seconds of each training epoch (on rank 0)
+        self.epochSeconds = []
 
     def getKerasModel(self):
         """The trained Keras model (for inspection, or to use outside Spark)."""
@@ -65,8 +67,9 @@ class HorovodModel(Model, KerasPersistence):
         self._keras_model = None
 
     def _extra_metadata(self):
-        return {"history": self.history, "numFeatures": self.numFeatures}
+        return {"history": self.history, "numFeatures": self.numFeatures, "epochSeconds": self.epochSeconds}
 
     def _restore_extra(self, metadata):
         self.history = metadata.get("history", {})
         self.numFeatures = metadata.get("numFeatures")
+        self.epochSeconds = metadata.get("epochSeconds", [])

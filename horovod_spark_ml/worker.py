@@ -46,7 +46,7 @@ class TrainingJob:
 
 
 def train(job):
-    """Run one rank's training; rank 0 returns ``{"model": bytes, "history": dict}``, others None."""
+    """Run one rank's training; rank 0 returns the model bytes, history and epoch times, others None."""
     try:
         return _train(job)
     except BaseException:
@@ -84,8 +84,9 @@ def _train(job):
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss" if job.val_urls else "loss", patience=job.early_stopping_patience,
             restore_best_weights=True))
+    progress = _ProgressPrinter(job.epochs)
     if rank == 0:
-        callbacks.append(_ProgressPrinter(job.epochs))
+        callbacks.append(progress)
     with open_dataset(job.train_urls, shuffle=True, **read) as train_data:
         fit = dict(epochs=job.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
         if job.val_urls:
@@ -100,8 +101,8 @@ def _train(job):
     # Saved without the averaging optimizer, whose class exists only in this process.
     trained = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     trained.set_weights(model.get_weights())
-    return {"model": model_to_bytes(trained), "history": {k: [float(v) for v in vs]
-                                                          for k, vs in history.history.items()}}
+    return {"model": model_to_bytes(trained), "epoch_seconds": progress.seconds,
+            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
 
 
 def _deserialize(config):
@@ -121,11 +122,13 @@ class _ProgressPrinter(keras.callbacks.Callback):
         super().__init__()
         self.epochs = epochs
         self.started = None
+        self.seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(time.time() - self.started, 3)}
+        self.seconds.append(time.time() - self.started)
+        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(self.seconds[-1], 3)}
         record.update({k: float(v) for k, v in (logs or {}).items()})
         print(EPOCH_MARKER + json.dumps(record), flush=True)

@@ -1,0 +1,57 @@
+"""The baseline: plain single-process Keras on in-memory NumPy, in its own process so its threads are set
+before TensorFlow starts. Prints one JSON object.
+
+    python -m bench.plain_keras --rows 10000 --features 784 --hidden 256,128,64 --batch 128 --epochs 4 --threads 2
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    for name, kind in [("rows", int), ("features", int), ("hidden", str), ("batch", int), ("epochs", int),
+                       ("threads", int), ("predict-rows", int)]:
+        parser.add_argument(f"--{name}", type=kind, required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, args.threads))
+    import keras
+
+    from bench.data import synthetic
+    from horovod_spark_ml.architectures import build_mlp
+
+    x, y = synthetic(args.rows, args.features)
+    keras.utils.set_random_seed(1)
+    model = build_mlp(args.features, [int(n) for n in args.hidden.split(",")], 10)
+    model.compile(optimizer=keras.optimizers.Adam(0.001),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                  jit_compile=False)
+    times = []
+
+    class Timer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            times.append(time.perf_counter() - self.started)
+
+    model.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0, shuffle=True, callbacks=[Timer()])
+    px, _ = synthetic(args.predict_rows, args.features, seed=1)
+    model.predict(px[: args.batch * 4], batch_size=args.batch, verbose=0)  # warm-up
+    predict_times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        model.predict(px, batch_size=args.batch, verbose=0)
+        predict_times.append(time.perf_counter() - started)
+    print(json.dumps({"epoch_seconds": times, "epoch_median_s": statistics.median(times[1:]),
+                      "predict_seconds": predict_times,
+                      "predict_rows_per_s": args.predict_rows / statistics.median(predict_times)}))
+
+
+if __name__ == "__main__":
+    main()
