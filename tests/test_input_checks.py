@@ -135,3 +135,22 @@ def test_checks_run_before_anything_is_staged(store, spark):
     df = spark.createDataFrame([(Vectors.dense([1.0]), 0.5), (Vectors.dense([2.0]), 1.0)], ["features", "label"])
     _fit_error(MLPClassifier(numProc=2, storePath=store), df)
     assert set(os.listdir(store)) == before
+
+
+def test_validation_split_leaving_fewer_rows_than_ranks_is_rejected(clf, blobs):
+    message = _fit_error(clf.setValidationSplit(0.005), blobs)
+    assert "validationSplit=0.005 of 300 rows leaves about 1 validation rows, fewer than numProc=2" in message
+
+
+def test_keras_estimator_without_a_model_says_so(store, blobs):
+    assert "model is not set" in _fit_error(KerasEstimator(loss="mse", numProc=2, storePath=store), blobs)
+
+
+def test_keras_estimator_without_a_loss_says_so(store, blobs):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    assert "loss is not set" in _fit_error(KerasEstimator(model=model, numProc=2, storePath=store), blobs)
+
+
+def test_store_path_on_an_unmounted_file_system_is_rejected(blobs):
+    message = _fit_error(MLPClassifier(numProc=2, storePath="hdfs://namenode/staging"), blobs)
+    assert "storePath 'hdfs://namenode/staging' has scheme 'hdfs'" in message
