@@ -6,10 +6,13 @@ Example::
     >>> model = MLPClassifier(hiddenLayers=[64, 32], epochs=20, numProc=2).fit(train_df)
     >>> model.transform(test_df).select("prediction", "probability").show()
 """
+from .cnn import CNNClassificationModel, CNNClassifier
 from .errors import InputError, TrainingError
+from .image_files import read_images
 from .keras_estimator import KerasEstimator, KerasModel
 from .mlp import MLPClassificationModel, MLPClassifier, MLPRegressionModel, MLPRegressor
 
-__all__ = ["KerasEstimator", "KerasModel", "MLPClassifier", "MLPClassificationModel", "MLPRegressor",
-           "MLPRegressionModel", "InputError", "TrainingError"]
+__all__ = ["CNNClassifier", "CNNClassificationModel", "KerasEstimator", "KerasModel", "MLPClassifier",
+           "MLPClassificationModel", "MLPRegressor", "MLPRegressionModel", "read_images", "InputError",
+           "TrainingError"]
 __version__ = "0.1.0"

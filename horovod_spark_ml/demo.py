@@ -4,7 +4,11 @@ Example::
 
     >>> train, test = digits_frame(spark).randomSplit([0.8, 0.2], seed=7)
     >>> model = digits_pipeline(epochs=30, num_proc=2).fit(train)
+    >>> write_digit_images("/tmp/digits")          # the same digits as PNG files, one folder per class
+    1797
 """
+import os
+
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import IndexToString, StandardScaler, StringIndexer, VectorAssembler
 
@@ -48,3 +52,24 @@ def mlp_pipeline(df, features, label_col, task, **mlp_params):
     if label != label_col:
         stages.append(IndexToString(inputCol="prediction", outputCol=f"predicted_{label_col}"))
     return Pipeline(stages=stages)
+
+
+def write_digit_images(folder, size=32):
+    """Write scikit-learn's 1,797 digits as ``size`` x ``size`` grayscale PNGs, ``folder/<digit name>/<i>.png``.
+
+    The 8x8 originals (values 0..16) are enlarged smoothly and stretched to
+    0..255. Returns the number of files written; existing files are kept.
+    """
+    import numpy as np
+    import tensorflow as tf
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    pixels = digits.images[..., None].astype(np.float32) * (255 / 16)
+    images = tf.cast(tf.clip_by_value(tf.image.resize(pixels, [size, size], method="bicubic"), 0, 255), tf.uint8)
+    for name in DIGIT_NAMES:
+        os.makedirs(os.path.join(folder, name), exist_ok=True)
+    for i, (image, target) in enumerate(zip(images, digits.target)):
+        path = os.path.join(folder, DIGIT_NAMES[target], f"{i:04d}.png")
+        if not os.path.exists(path):
+            tf.io.write_file(path, tf.io.encode_png(image))
+    return len(images)

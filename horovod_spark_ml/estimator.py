@@ -22,8 +22,8 @@ from .keras_bytes import custom_modules, model_to_bytes
 from .launcher import run_training
 from .params import FeatureParams, TrainingParams
 from .persistence import KerasPersistence
-from .schema import FEATURES, LABEL, check_training_input, features_array
-from .staging import prepare_store, stage
+from .schema import LABEL, NumericFeatures, check_training_input
+from .staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
 from .worker import TrainingJob
 
 
@@ -46,6 +46,13 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     def _expected_num_features(self):
         return None
 
+    def _feature_input(self):
+        """Where the features come from and how they reach the model (see :class:`.schema.NumericFeatures`)."""
+        return NumericFeatures(self.getFeaturesCol(), self._features_cols(), self._expected_num_features())
+
+    def _row_group_bytes(self):
+        return DEFAULT_ROW_GROUP_BYTES
+
     def _create_model(self, model_bytes, history, info):
         raise NotImplementedError
 
@@ -57,9 +64,9 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     def _fit(self, dataset):
         num_proc = self._check_params(dataset)
         label_cols = self._label_cols()
-        info = check_training_input(dataset, features_col=self.getFeaturesCol(), features_cols=self._features_cols(),
-                                    label_cols=label_cols, label_kind=self._label_kind, num_proc=num_proc,
-                                    num_features=self._expected_num_features())
+        features = self._feature_input()
+        info = check_training_input(dataset, features=features, label_cols=label_cols, label_kind=self._label_kind,
+                                    num_proc=num_proc)
         self._check_validation_rows(info, num_proc)
         store = prepare_store(self.getStorePath())
 
@@ -68,8 +75,9 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         keras_model = self._build_keras_model(info)
         loss, metrics = self._loss_and_metrics(info)
 
-        staged = stage(dataset, self._staged_columns(dataset, label_cols, info), num_proc=num_proc,
-                       validation_split=self.getValidationSplit(), seed=self.getSeed(), store_url=store)
+        staged = stage(features.usable_rows(dataset), self._staged_columns(dataset, features, label_cols, info),
+                       num_proc=num_proc, validation_split=self.getValidationSplit(), seed=self.getSeed(),
+                       store_url=store, row_group_bytes=self._row_group_bytes())
         if staged.val_urls is not None and staged.val_rows < num_proc:
             raise InputError(f"validationSplit={self.getValidationSplit()} left {staged.val_rows} validation rows, "
                              f"fewer than numProc={num_proc}; raise validationSplit or set it to 0")
@@ -79,7 +87,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                           early_stopping_patience=self.getEarlyStoppingPatience(), seed=self.getSeed(),
                           train_urls=staged.train_urls, train_rows=staged.train_rows,
                           val_urls=staged.val_urls, val_rows=staged.val_rows,
-                          custom_modules=custom_modules(keras_model))
+                          custom_modules=custom_modules(keras_model), input_spec=features.spec)
         result = run_training(job, num_proc, self.getVerbose())
         model = self._create_model(result["model"], result["history"], info)
         model.epochSeconds = result["epoch_seconds"]
@@ -110,8 +118,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                              f"{expected} validation rows, fewer than numProc={num_proc}; raise validationSplit "
                              "or set it to 0")
 
-    def _staged_columns(self, dataset, label_cols, info):
-        columns = [features_array(dataset, self.getFeaturesCol(), self._features_cols()).alias(FEATURES)]
+    def _staged_columns(self, dataset, features, label_cols, info):
+        columns = features.columns(dataset)
         if not label_cols:
             return columns
         if info.label_kind == "class":
@@ -129,3 +137,17 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
             else:
                 label = F.col(label_cols[0]).cast("float")
         return columns + [label.alias(LABEL)]
+
+
+class HorovodClassifier(HorovodEstimator):
+    """Base of the classifiers: class indices in labelCol, k raw scores out, cross-entropy on their softmax."""
+
+    _label_kind = "class"
+
+    def _label_cols(self):
+        return [self.getLabelCol()]
+
+    def _loss_and_metrics(self, info):
+        import keras
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        return keras.saving.serialize_keras_object(loss), ["accuracy"]

@@ -91,3 +91,23 @@ class MetricAverager(keras.callbacks.Callback):
         values = tf.constant([float(logs[k]) for k in keys], dtype=tf.float64)
         averaged = hvd.allreduce(values, op=hvd.Average, name=f"hsm.metrics.{epoch}").numpy()
         logs.update({k: float(v) for k, v in zip(keys, averaged)})
+
+
+class CountReporter(keras.callbacks.Callback):
+    """Put the growth of ``counter`` during each epoch, summed over all ranks, into the logs as ``name``.
+
+    Put it before :class:`MetricAverager`, which then leaves the (equal) sums as they are.
+    """
+
+    def __init__(self, counter, name):
+        super().__init__()
+        self.counter, self.name, self.reported = counter, name, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        total = int(self.counter.numpy())
+        grown = tf.constant(total - self.reported, dtype=tf.int64)
+        self.reported = total
+        if hvd.size() > 1:
+            grown = hvd.allreduce(grown, op=hvd.Sum, name=f"hsm.count.{self.name}.{epoch}")
+        if logs is not None:
+            logs[self.name] = float(grown.numpy())

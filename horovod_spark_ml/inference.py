@@ -1,15 +1,15 @@
 """Batched inference: one pandas UDF, the Keras model loaded once per Python worker.
 
 Rows travel to Python through Arrow in batches (``spark.sql.execution.arrow.
-maxRecordsPerBatch`` rows), are stacked into one NumPy array and predicted in
-chunks of ``batch_size``; never one row at a time. The model crosses to the
+maxRecordsPerBatch`` rows), are turned into model inputs (stacked arrays, or decoded images) and
+predicted in chunks of ``batch_size``; never one row at a time. The model crosses to the
 executors as ``.keras`` bytes in a broadcast and is rebuilt once per Python
 worker, then reused by every later batch and task in that worker.
 
 Example::
 
     >>> outputs = predict_struct(df, model_bytes, features_array(df, "features"),
-    ...                          input_shape=(64,), batch_size=256, head="classes")
+    ...                          batches=ArrayBatches((64,)), batch_size=256, head="classes")
     >>> df.withColumn("out", outputs).select("out.prediction", "out.probability")
 """
 import hashlib
@@ -30,31 +30,51 @@ def _struct_type(head):
     return StructType([StructField("raw", vector)])
 
 
-def predict_struct(df, model_bytes, features, *, input_shape, batch_size, head="values", modules=()):
-    """A struct column of model outputs for ``features`` (a float array column).
+def predict_struct(df, model_bytes, features, *, batches, batch_size, head="values", modules=()):
+    """A struct column of model outputs for ``features``.
 
+    ``batches(data, batch_size)`` turns one Arrow batch of ``features`` (a
+    pandas Series, or a DataFrame for a struct column) into model inputs: it
+    yields ``(positions, inputs)`` pairs, leaving out rows it cannot use
+    (see :class:`ArrayBatches` and :class:`.image_decoding.ImageBatches`).
     ``head="values"`` gives ``raw`` (the outputs as an array); ``head="classes"``
     adds ``probability`` (softmax of raw) and ``prediction`` (the argmax).
-    Rows with null features get null outputs. ``modules`` are imported
-    before the model is loaded (see :func:`.keras_bytes.custom_modules`).
+    Rows left out (null features, undecodable images) get null outputs.
+    ``modules`` are imported before the model is loaded (see
+    :func:`.keras_bytes.custom_modules`).
     """
     digest = hashlib.sha256(model_bytes).hexdigest()
     shipped = df.sparkSession.sparkContext.broadcast(model_bytes)
-    shape = (-1, *input_shape)
 
     @F.pandas_udf(_struct_type(head))
-    def predict(column: pd.Series) -> pd.DataFrame:
+    def predict(data: pd.Series) -> pd.DataFrame:
         model = _load(digest, shipped, modules)
-        present = column.notna().to_numpy()
-        raw = np.full((len(column), 0), np.nan)
-        if present.any():
-            x = np.stack(column[present].to_numpy()).astype(np.float32).reshape(shape)
-            outputs = _predict_chunks(model, x, batch_size)
-            raw = np.full((len(column), outputs.shape[1]), np.nan)
-            raw[present] = outputs
+        present = np.zeros(len(data), dtype=bool)
+        raw = np.full((len(data), 0), np.nan)
+        for positions, inputs in batches(data, batch_size):
+            outputs = np.asarray(model.predict_on_batch(inputs)).reshape(len(positions), -1).astype(np.float64)
+            if raw.shape[1] == 0:
+                raw = np.full((len(data), outputs.shape[1]), np.nan)
+            raw[positions] = outputs
+            present[positions] = True
         return _frame(raw, present, head)
 
     return predict(features)
+
+
+class ArrayBatches:
+    """Float-array rows reshaped to ``input_shape``, in chunks of ``batch_size``; null rows left out."""
+
+    def __init__(self, input_shape):
+        self.shape = (-1, *input_shape)
+
+    def __call__(self, column, batch_size):
+        positions = np.flatnonzero(column.notna().to_numpy())
+        if len(positions) == 0:
+            return
+        x = np.stack(column.iloc[positions].to_numpy()).astype(np.float32).reshape(self.shape)
+        for i in range(0, len(x), batch_size):
+            yield positions[i:i + batch_size], x[i:i + batch_size]
 
 
 def _load(digest, shipped, modules):
@@ -63,11 +83,6 @@ def _load(digest, shipped, modules):
         from .keras_bytes import model_from_bytes
         model = _MODELS[digest] = model_from_bytes(shipped.value, modules=modules)
     return model
-
-
-def _predict_chunks(model, x, batch_size):
-    outputs = [np.asarray(model.predict_on_batch(x[i:i + batch_size])) for i in range(0, len(x), batch_size)]
-    return np.concatenate(outputs).reshape(len(x), -1).astype(np.float64)
 
 
 def _frame(raw, present, head):

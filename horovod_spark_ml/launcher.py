@@ -109,8 +109,12 @@ class RankOutput:
         return f"Horovod rank {rank} failed during training:\n{self.failures[rank].rstrip()}"
 
 
+_COUNTS = {"corrupt_images"}  # logged counts, printed as integers
+
+
 def format_epoch(record):
     """One progress line, e.g. ``epoch 3/20  loss 0.3121  accuracy 0.9102  val_loss 0.35  (1.2 s)``."""
     skip = {"epoch", "epochs", "seconds"}
-    values = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in skip)
+    values = "  ".join(f"{k} {int(v)}" if k in _COUNTS else f"{k} {v:.4f}" for k, v in record.items()
+                       if k not in skip)
     return f"epoch {record['epoch']}/{record['epochs']}  {values}  ({record['seconds']:.1f} s)"

@@ -6,13 +6,12 @@ Spark's probabilistic classifiers (``rawPrediction``, ``probability``,
 ``prediction``), and the prediction column carries the label's class names so
 ``IndexToString`` needs no labels argument.
 """
-import keras
 from pyspark.ml.functions import array_to_vector
 from pyspark import keyword_only
 
 from .architectures import build_mlp
-from .estimator import HorovodEstimator
-from .model import HorovodModel
+from .estimator import HorovodClassifier, HorovodEstimator
+from .model import ClassificationModel, HorovodModel
 from .params import (FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
                      HasRawPredictionCol, MLPParams, TrainingParams)
 
@@ -33,7 +32,7 @@ class _MLPRegressorParams(FeatureParams, HasLabelCol, HasLabelCols, HasPredictio
         self._setDefault(featuresCol="features", labelCol="label", predictionCol="prediction")
 
 
-class MLPClassifier(HorovodEstimator, _MLPClassifierParams):
+class MLPClassifier(HorovodClassifier, _MLPClassifierParams):
     """A multilayer perceptron classifier trained with Horovod on the Spark executors.
 
     The label column holds class indices 0..k-1; k and the class names come
@@ -51,8 +50,6 @@ class MLPClassifier(HorovodEstimator, _MLPClassifierParams):
         >>> model.transform(test).select("probability", "prediction").show()
     """
 
-    _label_kind = "class"
-
     @keyword_only
     def __init__(self, *, featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
                  probabilityCol="probability", rawPredictionCol="rawPrediction", hiddenLayers=None,
@@ -63,23 +60,16 @@ class MLPClassifier(HorovodEstimator, _MLPClassifierParams):
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
-    def _label_cols(self):
-        return [self.getLabelCol()]
-
     def _build_keras_model(self, info):
         return build_mlp(info.num_features, self.getHiddenLayers(), info.num_classes,
                          activation=self.getActivation(), dropout=self.getDropout(), l1=self.getL1(),
                          l2=self.getL2(), batch_norm=self.getBatchNorm())
 
-    def _loss_and_metrics(self, info):
-        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-        return keras.saving.serialize_keras_object(loss), ["accuracy"]
-
     def _create_model(self, model_bytes, history, info):
         return MLPClassificationModel(model_bytes, history, info.num_features, info.num_classes, info.class_names)
 
 
-class MLPClassificationModel(HorovodModel, _MLPClassifierParams):
+class MLPClassificationModel(ClassificationModel, _MLPClassifierParams):
     """A fitted :class:`MLPClassifier`: adds rawPrediction, probability and prediction columns.
 
     Example::
@@ -90,33 +80,9 @@ class MLPClassificationModel(HorovodModel, _MLPClassifierParams):
         >>> model.transform(test).select("prediction").show()
     """
 
-    _head = "classes"
-
     def __init__(self, model_bytes=None, history=None, numFeatures=None, numClasses=None, classLabels=None):
-        super().__init__(model_bytes, history, numFeatures)
+        super().__init__(model_bytes, history, numFeatures, numClasses, classLabels)
         self._set_defaults()
-        #: number of classes
-        self.numClasses = numClasses
-        #: class names from the label's ML attribute, or None
-        self.classLabels = classLabels
-
-    def _output_columns(self, struct):
-        attr = {"type": "nominal", "name": self.getPredictionCol()}
-        if self.classLabels:
-            attr["vals"] = list(self.classLabels)
-        else:
-            attr["num_vals"] = self.numClasses
-        return [(self.getRawPredictionCol(), array_to_vector(struct["raw"]), None),
-                (self.getProbabilityCol(), array_to_vector(struct["probability"]), None),
-                (self.getPredictionCol(), struct["prediction"], {"ml_attr": attr})]
-
-    def _extra_metadata(self):
-        return {**super()._extra_metadata(), "numClasses": self.numClasses, "classLabels": self.classLabels}
-
-    def _restore_extra(self, metadata):
-        super()._restore_extra(metadata)
-        self.numClasses = metadata.get("numClasses")
-        self.classLabels = metadata.get("classLabels")
 
 
 class MLPRegressor(HorovodEstimator, _MLPRegressorParams):

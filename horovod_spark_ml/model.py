@@ -1,25 +1,35 @@
 """The fitted Model shared by every estimator: a Keras model that transforms DataFrames in batches.
 
+Any fitted model can also output an intermediate layer instead of its
+predictions (transfer learning, embeddings): ``setOutputLayer(name)`` puts that
+layer's activations, flattened, into ``outputCol`` as a Vector.
+
 Example::
 
     >>> model = MLPClassifier(numProc=2).fit(train)
     >>> model.getKerasModel().summary()
     >>> model.history["val_loss"]
+    >>> model.setOutputLayer("dense_2").transform(test).select("embedding")
 """
+import keras
 from pyspark.ml import Model
+from pyspark.ml.functions import array_to_vector
 from pyspark.sql import functions as F
 
-from .inference import predict_struct
-from .keras_bytes import custom_modules, model_from_bytes
+from .errors import InputError
+from .inference import ArrayBatches, predict_struct
+from .keras_bytes import custom_modules, model_from_bytes, model_to_bytes
+from .params import HasOutputCol, HasOutputLayer
 from .persistence import KerasPersistence
 from .schema import features_array
 
 
-class HorovodModel(Model, KerasPersistence):
+class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
     """Base of the fitted models: holds the trained Keras model (as ``.keras`` bytes) and its history.
 
     Subclasses define ``_output_columns(struct)``, the output columns built
-    from the prediction struct of :func:`.inference.predict_struct`.
+    from the prediction struct of :func:`.inference.predict_struct`, and may
+    redefine ``_inference_input`` for features that are not numeric arrays.
     """
 
     _head = "values"
@@ -34,6 +44,14 @@ class HorovodModel(Model, KerasPersistence):
         self.numFeatures = numFeatures
         #: wall-clock seconds of each training epoch (on rank 0)
         self.epochSeconds = []
+        self._setDefault(outputLayer="", outputCol="embedding")
+
+    def setOutputLayer(self, value):
+        """Output the activations of the Keras layer named ``value`` into outputCol ("" for the predictions)."""
+        names = [layer.name for layer in self.getKerasModel().layers]
+        if value and value not in names:
+            raise InputError(f"outputLayer '{value}' is not a layer of this model; its layers are: {', '.join(names)}")
+        return self._set(outputLayer=value)
 
     def getKerasModel(self):
         """The trained Keras model (for inspection, or to use outside Spark)."""
@@ -42,17 +60,28 @@ class HorovodModel(Model, KerasPersistence):
         return self._keras_model
 
     def _transform(self, dataset):
-        features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
-        features = features_array(dataset, self.getFeaturesCol(), features_cols)
-        input_shape = tuple(self.getKerasModel().inputs[0].shape[1:])
+        features, batches = self._inference_input(dataset)
+        layer = self.getOutputLayer()
+        model_bytes = self._layer_model_bytes(layer) if layer else self._model_bytes
         struct_name = f"__{self.uid}_out"
-        struct = predict_struct(dataset, self._model_bytes, features, input_shape=input_shape,
-                                batch_size=self.getBatchSize(), head=self._head,
+        struct = predict_struct(dataset, model_bytes, features, batches=batches, batch_size=self.getBatchSize(),
+                                head="values" if layer else self._head,
                                 modules=custom_modules(self.getKerasModel()))
         with_struct = dataset.withColumn(struct_name, struct)
-        outputs = [column.alias(name, metadata=metadata)
-                   for name, column, metadata in self._output_columns(F.col(struct_name)) if name]
+        columns = ([(self.getOutputCol(), array_to_vector(F.col(struct_name)["raw"]), None)] if layer
+                   else self._output_columns(F.col(struct_name)))
+        outputs = [column.alias(name, metadata=metadata) for name, column, metadata in columns if name]
         return with_struct.select("*", *outputs).drop(struct_name)
+
+    def _inference_input(self, dataset):
+        """The features column for inference, and how its Arrow batches become model inputs."""
+        features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
+        features = features_array(dataset, self.getFeaturesCol(), features_cols)
+        return features, ArrayBatches(tuple(self.getKerasModel().inputs[0].shape[1:]))
+
+    def _layer_model_bytes(self, name):
+        model = self.getKerasModel()
+        return model_to_bytes(keras.Model(model.inputs, model.get_layer(name).output, name=f"{model.name}_{name}"))
 
     def _output_columns(self, struct):
         """``(name, column, metadata)`` triples; an empty name (param set to "") skips the column."""
@@ -73,3 +102,38 @@ class HorovodModel(Model, KerasPersistence):
         self.history = metadata.get("history", {})
         self.numFeatures = metadata.get("numFeatures")
         self.epochSeconds = metadata.get("epochSeconds", [])
+
+
+class ClassificationModel(HorovodModel):
+    """Base of the fitted classifiers: Spark's rawPrediction, probability and prediction columns.
+
+    The prediction column carries the class names as nominal metadata, so
+    ``IndexToString`` needs no labels argument.
+    """
+
+    _head = "classes"
+
+    def __init__(self, model_bytes=None, history=None, numFeatures=None, numClasses=None, classLabels=None):
+        super().__init__(model_bytes, history, numFeatures)
+        #: number of classes
+        self.numClasses = numClasses
+        #: class names from the label's ML attribute, or None
+        self.classLabels = classLabels
+
+    def _output_columns(self, struct):
+        attr = {"type": "nominal", "name": self.getPredictionCol()}
+        if self.classLabels:
+            attr["vals"] = list(self.classLabels)
+        else:
+            attr["num_vals"] = self.numClasses
+        return [(self.getRawPredictionCol(), array_to_vector(struct["raw"]), None),
+                (self.getProbabilityCol(), array_to_vector(struct["probability"]), None),
+                (self.getPredictionCol(), struct["prediction"], {"ml_attr": attr})]
+
+    def _extra_metadata(self):
+        return {**super()._extra_metadata(), "numClasses": self.numClasses, "classLabels": self.classLabels}
+
+    def _restore_extra(self, metadata):
+        super()._restore_extra(metadata)
+        self.numClasses = metadata.get("numClasses")
+        self.classLabels = metadata.get("classLabels")

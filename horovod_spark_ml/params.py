@@ -60,14 +60,44 @@ HasProbabilityCol = _param_mixin(
     "probabilityCol", "column of predicted class probabilities (a Vector)", TypeConverters.toString)
 HasRawPredictionCol = _param_mixin(
     "rawPredictionCol", "column of raw predictions (logits, a Vector)", TypeConverters.toString)
+HasOutputCol = _param_mixin("outputCol", "column of the outputLayer's activations (a Vector)", TypeConverters.toString)
+HasOutputLayer = _param_mixin(
+    "outputLayer", "name of a Keras layer whose activations are output into outputCol instead of the predictions "
+    "(\"\" for the predictions)", TypeConverters.toString)
 
 # Architecture of the MLP
 HasHiddenLayers = _param_mixin("hiddenLayers", "sizes of the hidden layers, input side first", TypeConverters.toListInt)
 HasActivation = _param_mixin("activation", "activation of the hidden layers (a Keras name)", TypeConverters.toString)
 HasDropout = _param_mixin("dropout", "dropout rate after each hidden layer, in [0, 1)", TypeConverters.toFloat)
-HasL1 = _param_mixin("l1", "L1 penalty on the weights of every dense layer", TypeConverters.toFloat)
-HasL2 = _param_mixin("l2", "L2 penalty on the weights of every dense layer", TypeConverters.toFloat)
+HasL1 = _param_mixin("l1", "L1 penalty on the weights of every dense and convolution layer", TypeConverters.toFloat)
+HasL2 = _param_mixin("l2", "L2 penalty on the weights of every dense and convolution layer", TypeConverters.toFloat)
 HasBatchNorm = _param_mixin("batchNorm", "batch normalisation after each hidden layer", TypeConverters.toBoolean)
+
+# Images
+HasArchitecture = _param_mixin(
+    "architecture", "network: 'alexnet' (the 227x227 original, scaled to smaller imageSize) or 'lenet' "
+    "(small images)", TypeConverters.toString)
+HasWidthMultiplier = _param_mixin(
+    "widthMultiplier", "AlexNet's filter and unit counts times this; default: imageSize / 227 (at least 1/8)",
+    TypeConverters.toFloat)
+HasImageSize = _param_mixin("imageSize", "[height, width] the images are resized to", TypeConverters.toListInt)
+HasChannels = _param_mixin("channels", "color channels fed to the network: 3 (RGB) or 1 (grayscale)",
+                           TypeConverters.toInt)
+HasInputShape = _param_mixin(
+    "inputShape", "[height, width, channels] of the pixel arrays in featuresCol, when it holds pixels rather "
+    "than image files (default: imageSize and channels)", TypeConverters.toListInt)
+HasPixelScale = _param_mixin(
+    "pixelScale", "pixel values are multiplied by this (default 1/255: 0..255 becomes 0..1)", TypeConverters.toFloat)
+HasRandomFlip = _param_mixin("randomFlip", "flip training images left-right at random", TypeConverters.toBoolean)
+HasRandomCrop = _param_mixin(
+    "randomCrop", "enlarge training images by this fraction and cut a random window of imageSize (0: off; "
+    "at most 0.5)", TypeConverters.toFloat)
+HasOnCorruptImage = _param_mixin(
+    "onCorruptImage", "'skip': leave out images that cannot be decoded, counting them (the corrupt_images "
+    "figure of each epoch); 'raise': stop with an error", TypeConverters.toString)
+HasRowGroupSizeMB = _param_mixin(
+    "rowGroupSizeMB", "target size of the staged Parquet row groups in MB; a rank holds a few in memory",
+    TypeConverters.toFloat)
 
 # Training
 HasOptimizer = _param_mixin(
@@ -116,3 +146,12 @@ class MLPParams(HasHiddenLayers, HasActivation, HasDropout, HasL1, HasL2, HasBat
 
     def _set_mlp_defaults(self):
         self._setDefault(hiddenLayers=[64, 32], activation="relu", dropout=0.0, l1=0.0, l2=0.0, batchNorm=False)
+
+
+class ImageParams(HasImageSize, HasChannels, HasInputShape, HasPixelScale, HasRandomFlip, HasRandomCrop,
+                  HasOnCorruptImage, HasRowGroupSizeMB):
+    """How an image column becomes network input."""
+
+    def _set_image_defaults(self):
+        self._setDefault(imageSize=[227, 227], channels=3, pixelScale=1 / 255, randomFlip=False, randomCrop=0.0,
+                         onCorruptImage="skip", rowGroupSizeMB=8.0)

@@ -1,5 +1,9 @@
 """A rank's shard of the staged Parquet, read by Petastorm into a batched tf.data pipeline.
 
+Numeric rows are reshaped a whole Petastorm batch at a time. Image rows are
+shuffled while still compressed, then decoded in parallel
+(:mod:`.image_decoding`), so a shuffle buffer holds bytes, not pixels.
+
 Example (inside a Horovod rank)::
 
     >>> with open_dataset(staged.train_urls, rank=0, size=2, batch_size=64,
@@ -11,33 +15,67 @@ from contextlib import contextmanager
 from .schema import FEATURES, LABEL
 
 _SHUFFLE_ROWS = 10_000
+_SHUFFLE_IMAGES = 1_000
 
 
 @contextmanager
-def open_dataset(urls, *, rank, size, batch_size, input_shape, shuffle, seed, with_label=True):
+def open_dataset(urls, *, rank, size, batch_size, input_shape, shuffle, seed, with_label=True, images=None,
+                 corrupt_counter=None):
     """Yield an endless dataset of ``(features, label)`` batches (features only without label).
 
     Rows come from the row groups assigned to ``rank``; row groups are
     reshuffled every pass and rows within a buffer when ``shuffle`` is set.
+    ``images`` (an :class:`.image_decoding.ImageSpec`) decodes image rows, with
+    augmentation when shuffling (training); undecodable images are counted in
+    ``corrupt_counter`` (a ``tf.Variable``).
     """
     import tensorflow as tf
     from petastorm import make_batch_reader
     from petastorm.tf_utils import make_petastorm_dataset
 
     fields = [FEATURES, LABEL] if with_label else [FEATURES]
+    if images is not None and images.kind == "struct":
+        from .image_decoding import CHANNELS, HEIGHT, WIDTH
+        fields += [HEIGHT, WIDTH, CHANNELS]
     reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=None,
                                shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=fields)
+    try:
+        batches = make_petastorm_dataset(reader)
+        if images is None:
+            dataset = _numeric_rows(batches, input_shape, with_label)
+            if shuffle:
+                dataset = dataset.shuffle(_SHUFFLE_ROWS, seed=seed)
+        else:
+            dataset = _image_rows(batches, images, shuffle, seed, corrupt_counter)
+        yield dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    finally:
+        reader.stop()
+        reader.join()
+
+
+def _numeric_rows(batches, input_shape, with_label):
+    import tensorflow as tf
     shape = [-1, *input_shape]
 
     def to_example(batch):
         features = tf.reshape(batch.features, shape)
         return (features, batch.label) if with_label else features
 
-    try:
-        dataset = make_petastorm_dataset(reader).map(to_example).unbatch()
-        if shuffle:
-            dataset = dataset.shuffle(_SHUFFLE_ROWS, seed=seed)
-        yield dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-    finally:
-        reader.stop()
-        reader.join()
+    return batches.map(to_example).unbatch()
+
+
+def _image_rows(batches, spec, shuffle, seed, corrupt_counter):
+    from .image_decoding import decode_rows, drop_corrupt
+    rows = batches.unbatch().map(_as_dict)
+    if shuffle:
+        rows = rows.shuffle(_SHUFFLE_IMAGES, seed=seed)
+    images = drop_corrupt(decode_rows(rows, spec, training=shuffle), spec, corrupt_counter)
+    return images.map(_single_or_pair)
+
+
+def _as_dict(row):
+    return row._asdict()
+
+
+def _single_or_pair(*element):
+    return element if len(element) > 1 else element[0]

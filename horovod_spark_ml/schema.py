@@ -7,7 +7,7 @@ found and what to do, instead of from a failed Horovod rank.
 
 Example::
 
-    >>> info = check_training_input(df, features_col="features", label_cols=["label"],
+    >>> info = check_training_input(df, features=NumericFeatures("features"), label_cols=["label"],
     ...                             label_kind="class", num_proc=2)
     >>> info.num_features, info.num_classes
     (64, 10)
@@ -51,26 +51,57 @@ def _null_safe_vector_to_array(name, dtype="float64"):
     return F.when(F.col(name).isNull(), None).otherwise(vector_to_array(F.col(name), dtype))
 
 
-def check_training_input(df, *, features_col, features_cols=None, label_cols=(), label_kind=None,
-                         num_proc=1, num_features=None):
+class NumericFeatures:
+    """Numeric features: a Vector or number-array ``featuresCol``, or several numeric ``featuresCols``.
+
+    Every feature input (this one, :class:`.image_input.ImageFeatures`) answers
+    the same questions: which columns it needs, what to aggregate to check them,
+    and which columns to stage and feed to the model.
+    """
+
+    spec = None  # nothing to decode on the ranks: rows are reshaped to the model's input
+
+    def __init__(self, features_col, features_cols=None, num_features=None):
+        self.features_col = features_col
+        self.features_cols = list(features_cols) if features_cols else None
+        self.num_features = num_features
+
+    def check_columns(self, df):
+        for name in self.features_cols or [self.features_col]:
+            require_column(df, name, "featuresCols" if self.features_cols else "featuresCol")
+        _check_feature_types(df, self.features_col, self.features_cols)
+
+    def stats(self, df):
+        return _feature_stats(df, self.features_col, self.features_cols)
+
+    def check_stats(self, stats):
+        """Raise on bad values; return the number of features per row."""
+        return _check_feature_stats(stats, self.features_col, self.features_cols, self.num_features)
+
+    def usable_rows(self, df):
+        return df
+
+    def columns(self, df):
+        """The features as one float array column named ``features``, for staging and inference."""
+        return [features_array(df, self.features_col, self.features_cols).alias(FEATURES)]
+
+
+def check_training_input(df, *, features, label_cols=(), label_kind=None, num_proc=1):
     """Check ``df`` for training and return a :class:`TrainingInput`.
 
+    ``features`` is a feature input such as :class:`NumericFeatures`.
     ``label_kind`` is "class" (integer class indices 0..k-1), "value" (one or
-    several numeric targets) or None (no label). ``num_features``, when given,
-    is the size the model's input expects.
+    several numeric targets) or None (no label).
     """
-    feature_names = list(features_cols) if features_cols else [features_col]
-    for name in feature_names:
-        _require_column(df, name, "featuresCols" if features_cols else "featuresCol")
+    features.check_columns(df)
     for name in label_cols:
-        _require_column(df, name, "labelCol")
-    _check_feature_types(df, features_col, features_cols)
+        require_column(df, name, "labelCol")
     label_names = list(label_cols)
     label_is_vector = False
     if label_names:
         label_is_vector = _check_label_types(df, label_names, label_kind)
 
-    stats = df.agg(*_feature_stats(df, features_col, features_cols),
+    stats = df.agg(F.count(F.lit(1)).alias("rows"), *features.stats(df),
                    *_label_stats(df, label_names, label_kind, label_is_vector)).first().asDict()
     rows = stats["rows"]
     if rows == 0:
@@ -79,7 +110,7 @@ def check_training_input(df, *, features_col, features_cols=None, label_cols=(),
     if rows < num_proc:
         raise InputError(f"the DataFrame has {rows} rows, fewer than numProc={num_proc}: every Horovod rank "
                          "needs at least one row; lower numProc or add rows")
-    width = _check_feature_stats(stats, features_col, features_cols, num_features)
+    width = features.check_stats(stats)
     if not label_names:
         return TrainingInput(rows=rows, num_features=width)
     _check_label_values(stats, label_names)
@@ -91,7 +122,7 @@ def check_training_input(df, *, features_col, features_cols=None, label_cols=(),
     return TrainingInput(rows, width, "value" if len(label_names) == 1 else "vector", len(label_names))
 
 
-def _require_column(df, name, param):
+def require_column(df, name, param):
     if name not in df.columns:
         raise InputError(f"{param} '{name}' was not found in the DataFrame; its columns are: "
                          f"{', '.join(df.columns)}")
@@ -141,7 +172,8 @@ def _as_double_array(df, name):
     return F.col(name).cast("array<double>")
 
 
-def _count(condition):
+def count_where(condition):
+    """The number of rows where ``condition`` holds, as an aggregate."""
     return F.sum(F.when(condition, 1).otherwise(0))
 
 
@@ -151,19 +183,19 @@ def _nonfinite(value):
 
 def _array_stats(prefix, array):
     return [
-        _count(array.isNull() | F.exists(array, lambda x: x.isNull())).alias(f"{prefix}_null"),
-        _count(F.exists(array, _nonfinite)).alias(f"{prefix}_nonfinite"),
+        count_where(array.isNull() | F.exists(array, lambda x: x.isNull())).alias(f"{prefix}_null"),
+        count_where(F.exists(array, _nonfinite)).alias(f"{prefix}_nonfinite"),
         F.min(F.size(array)).alias(f"{prefix}_min_size"),
         F.max(F.size(array)).alias(f"{prefix}_max_size"),
     ]
 
 
 def _scalar_stats(prefix, value):
-    return [_count(value.isNull()).alias(f"{prefix}_null"), _count(_nonfinite(value)).alias(f"{prefix}_nonfinite")]
+    return [count_where(value.isNull()).alias(f"{prefix}_null"), count_where(_nonfinite(value)).alias(f"{prefix}_nonfinite")]
 
 
 def _feature_stats(df, features_col, features_cols):
-    stats = [F.count(F.lit(1)).alias("rows")]
+    stats = []
     if features_cols:
         for i, name in enumerate(features_cols):
             stats += _scalar_stats(f"f{i}", F.col(name).cast("double"))
@@ -179,7 +211,7 @@ def _label_stats(df, label_names, label_kind, label_is_vector):
         value = F.col(name).cast("double")
         stats += _scalar_stats(f"l{i}", value)
         if label_kind == "class":
-            stats += [_count(value != F.floor(value)).alias("l_fraction"),
+            stats += [count_where(value != F.floor(value)).alias("l_fraction"),
                       F.first(F.when(value != F.floor(value), value), ignorenulls=True).alias("l_fraction_example"),
                       F.min(value).alias("l_min"), F.max(value).alias("l_max")]
     return stats

@@ -28,7 +28,7 @@ from .errors import InputError
 
 log = logging.getLogger(__name__)
 
-_ROW_GROUP_BYTES = 32 * 1024 * 1024
+DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -59,30 +59,34 @@ def prepare_store(store_path):
     return "file://" + path
 
 
-def stage(df, columns, *, num_proc, validation_split, seed, store_url):
-    """Write ``df.select(*columns)`` (split for validation if asked) and return a :class:`StagedData`."""
+def stage(df, columns, *, num_proc, validation_split, seed, store_url, row_group_bytes=DEFAULT_ROW_GROUP_BYTES):
+    """Write ``df.select(*columns)`` (split for validation if asked) and return a :class:`StagedData`.
+
+    ``row_group_bytes`` is the Parquet row group size: a rank reads one row
+    group at a time, so images want smaller groups than numeric rows.
+    """
     selected = df.select(*columns)
     if validation_split > 0:
         train, val = selected.randomSplit([1.0 - validation_split, validation_split], seed=seed)
-        train_urls, train_rows = _stage_one(train, num_proc, store_url)
-        val_urls, val_rows = _stage_one(val, num_proc, store_url)
+        train_urls, train_rows = _stage_one(train, num_proc, store_url, row_group_bytes)
+        val_urls, val_rows = _stage_one(val, num_proc, store_url, row_group_bytes)
         return StagedData(train_urls, train_rows, val_urls, val_rows)
-    return StagedData(*_stage_one(selected, num_proc, store_url))
+    return StagedData(*_stage_one(selected, num_proc, store_url, row_group_bytes))
 
 
-def _stage_one(df, num_proc, store_url):
+def _stage_one(df, num_proc, store_url, row_group_bytes):
     if df.rdd.getNumPartitions() < num_proc:
         # Small data: one round-robin pass spreads the rows evenly over the ranks.
         df = df.coalesce(1).repartition(num_proc)
-    converter = _convert(df, store_url)
+    converter = _convert(df, store_url, row_group_bytes)
     if _row_groups(converter.file_urls) < num_proc:
         # Empty partitions wrote no file: spread the rows out and stage again.
         log.info("staged data has fewer row groups than the %d ranks; repartitioning", num_proc)
-        converter = _convert(df.repartition(num_proc), store_url)
+        converter = _convert(df.repartition(num_proc), store_url, row_group_bytes)
     return list(converter.file_urls), len(converter)
 
 
-def _convert(df, store_url):
+def _convert(df, store_url, row_group_bytes):
     spark = df.sparkSession
     conf_key = SparkDatasetConverter.PARENT_CACHE_DIR_URL_CONF
     previous = spark.conf.get(conf_key, None)
@@ -91,7 +95,7 @@ def _convert(df, store_url):
     level = converter_log.level
     converter_log.setLevel(logging.ERROR)  # it warns about small files, which small data always makes
     try:
-        return make_spark_converter(df, parquet_row_group_size_bytes=_ROW_GROUP_BYTES, dtype=None)
+        return make_spark_converter(df, parquet_row_group_size_bytes=row_group_bytes, dtype=None)
     finally:
         converter_log.setLevel(level)
         if previous is None:

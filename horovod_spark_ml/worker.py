@@ -21,6 +21,7 @@ import traceback
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 
 EPOCH_MARKER = "HSM-EPOCH "
 ERROR_MARKER = "HSM-ERROR "
@@ -43,6 +44,7 @@ class TrainingJob:
     val_urls: list = None
     val_rows: int = 0
     custom_modules: list = ()
+    input_spec: object = None  # an image_decoding.ImageSpec for image columns; None for numeric features
 
 
 def train(job):
@@ -63,7 +65,8 @@ def _train(job):
     from .devices import configure_devices
     device = configure_devices(hvd.local_rank(), hvd.local_size())
 
-    from .horovod_keras import MetricAverager, average_non_trainable, broadcast_weights, distributed_optimizer
+    from .horovod_keras import (CountReporter, MetricAverager, average_non_trainable, broadcast_weights,
+                                distributed_optimizer)
     from .keras_bytes import model_from_bytes, model_to_bytes
     from .reader import open_dataset
 
@@ -77,9 +80,13 @@ def _train(job):
         print(f"training on {size} ranks, rank 0 on {device}", flush=True)
 
     input_shape = model.inputs[0].shape[1:]
-    read = dict(rank=rank, size=size, batch_size=job.batch_size, input_shape=input_shape, seed=job.seed + rank)
+    corrupt = tf.Variable(0, dtype=tf.int64, trainable=False)
+    read = dict(rank=rank, size=size, batch_size=job.batch_size, input_shape=input_shape, seed=job.seed + rank,
+                images=job.input_spec, corrupt_counter=corrupt)
     steps = max(1, math.ceil(job.train_rows / (job.batch_size * size)))
     callbacks = [MetricAverager()]
+    if job.input_spec is not None and job.input_spec.kind == "encoded":
+        callbacks.insert(0, CountReporter(corrupt, "corrupt_images"))
     if job.early_stopping_patience > 0:
         callbacks.append(keras.callbacks.EarlyStopping(
             monitor="val_loss" if job.val_urls else "loss", patience=job.early_stopping_patience,
