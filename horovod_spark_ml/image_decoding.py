@@ -72,15 +72,23 @@ def decode_rows(rows, spec, *, training):
                            deterministic=False)
 
 
-def drop_corrupt(images, spec, counter):
-    """Drop flagged images, counting them in ``counter``; or fail on the first one when not ``skip_corrupt``."""
-    message = (f"featuresCol '{spec.column}': an image could not be decoded (corrupt, truncated or not an image); "
-               "set onCorruptImage='skip' to train without such images")
+UNDECODABLE = "an image could not be decoded"
 
+
+def undecodable_message(spec):
+    return (f"featuresCol '{spec.column}': {UNDECODABLE} (corrupt, truncated or not an image); set "
+            "onCorruptImage='skip' to train without such images")
+
+
+def drop_corrupt(images, spec, counter):
+    """Drop flagged images, counting them in ``counter``; or fail on the first one when not ``skip_corrupt``.
+
+    The failure is a ``tf.errors.InvalidArgumentError`` whose text holds :data:`UNDECODABLE`.
+    """
     def check(*element):
         ok = element[-1]
         if not spec.skip_corrupt:
-            tf.debugging.assert_equal(ok, True, message=message)
+            tf.debugging.assert_equal(ok, True, message=undecodable_message(spec))
         counter.assign_add(tf.cast(tf.logical_not(ok), tf.int64))
         return element
 
@@ -118,13 +126,26 @@ def _bgr_to_rgb(image):
 
 
 def _with_channels(image, channels):
-    found = tf.shape(image)[-1]
-    if channels == 3:
-        image = tf.cond(found == 1, lambda: tf.image.grayscale_to_rgb(image), lambda: image[..., :3])
-    else:
-        image = tf.cond(found == 1, lambda: image, lambda: tf.image.rgb_to_grayscale(image[..., :3]))
+    found = image.shape[-1]
+    if found is not None:  # known when the graph is built: pixel arrays, decoded files
+        if found == channels:
+            return image
+        if channels == 3:
+            return tf.image.grayscale_to_rgb(image) if found == 1 else image[..., :3]
+        return tf.image.rgb_to_grayscale(image[..., :3])
+    # Spark image structs: each row says how many channels it has.
+    convert = _to_rgb if channels == 3 else _to_gray
+    image = tf.cond(tf.shape(image)[-1] == channels, lambda: image, lambda: convert(image))
     image.set_shape([None, None, channels])
     return image
+
+
+def _to_rgb(image):
+    return tf.cond(tf.shape(image)[-1] == 1, lambda: tf.image.grayscale_to_rgb(image), lambda: image[..., :3])
+
+
+def _to_gray(image):
+    return tf.cond(tf.shape(image)[-1] == 1, lambda: image, lambda: tf.image.rgb_to_grayscale(image[..., :3]))
 
 
 def _resize(image, spec, training):

@@ -2,20 +2,22 @@
 
 The model is given uncompiled or compiled (compile state is ignored: loss,
 optimizer and metrics come from the params, so they persist as JSON).
+Training starts from the model's current weights, so a pretrained model can
+be fine-tuned with some layers frozen (``frozenLayers``, or the complement,
+``trainableLayers``); the user's model object itself is never changed.
 Features are fed as one flat float array per row and reshaped to the model's
 input shape, so a Vector of 784 values can feed a ``(28, 28, 1)`` input.
 """
 import math
 
 import keras
-from pyspark.ml.functions import array_to_vector
-from pyspark.ml.param import Param, Params
+from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark import keyword_only
 
 from .errors import InputError
 from .estimator import HorovodEstimator
-from .keras_bytes import model_from_bytes, model_to_bytes
-from .model import HorovodModel
+from .keras_bytes import custom_modules, model_from_bytes, model_to_bytes
+from .model import HorovodModel, vector
 from .params import FeatureParams, HasLabelCol, HasLoss, HasMetrics, HasPredictionCol, TrainingParams
 
 
@@ -36,6 +38,28 @@ class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasPredictionCol, HasLos
     def setModel(self, value):
         """Sets the Keras model to train."""
         return self._set(model=value)
+
+    frozenLayers = Param(Params._dummy(), "frozenLayers", "names of the model's layers whose weights stay as given",
+                         typeConverter=TypeConverters.toListString)
+    trainableLayers = Param(Params._dummy(), "trainableLayers",
+                            "names of the only layers that train (all others are frozen); instead of frozenLayers",
+                            typeConverter=TypeConverters.toListString)
+
+    def getFrozenLayers(self):
+        """Gets the names of the frozen layers."""
+        return self.getOrDefault(self.frozenLayers)
+
+    def setFrozenLayers(self, value):
+        """Sets the names of the layers whose weights stay as given."""
+        return self._set(frozenLayers=value)
+
+    def getTrainableLayers(self):
+        """Gets the names of the only layers that train."""
+        return self.getOrDefault(self.trainableLayers)
+
+    def setTrainableLayers(self, value):
+        """Sets the names of the only layers that train; the others are frozen."""
+        return self._set(trainableLayers=value)
 
     def _set_defaults(self):
         self._set_training_defaults()
@@ -58,15 +82,22 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
         >>> est = KerasEstimator(model=net, loss="sparse_categorical_crossentropy", metrics=["accuracy"],
         ...                      optimizer="adam", learningRate=0.01, epochs=20, numProc=2)
         >>> est.fit(train).transform(test).select("prediction").show()
+
+    Fine-tuning a pretrained network with its convolutions frozen::
+
+        >>> base = cnn_model.getKerasModel()
+        >>> head = keras.layers.Dense(5, name="new_head")(base.get_layer("fc7").output)
+        >>> tuned = KerasEstimator(model=keras.Model(base.inputs, head), frozenLayers=["conv1", "conv2"],
+        ...                        loss="sparse_categorical_crossentropy", numProc=2).fit(train)
     """
 
     _unsaved_params = ("model",)
 
     @keyword_only
     def __init__(self, *, model=None, loss=None, metrics=None, featuresCol="features", featuresCols=None,
-                 labelCol="label", predictionCol="prediction", optimizer="adam", learningRate=0.001, batchSize=32,
-                 epochs=10, numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None,
-                 verbose=1):
+                 labelCol="label", predictionCol="prediction", frozenLayers=None, trainableLayers=None,
+                 optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
+                 earlyStoppingPatience=0, seed=None, storePath=None, verbose=1):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)
@@ -76,6 +107,14 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
             raise InputError("model is not set: give KerasEstimator a Keras model (model=...)")
         if not self.isDefined(self.loss):
             raise InputError("loss is not set: give KerasEstimator a Keras loss, e.g. loss='mse'")
+        if self.isDefined(self.frozenLayers) and self.isDefined(self.trainableLayers):
+            raise InputError("frozenLayers and trainableLayers are both set; set one of them")
+        names = [layer.name for layer in self.getModel().layers]
+        for param in (self.frozenLayers, self.trainableLayers):
+            unknown = [n for n in (self.getOrDefault(param) if self.isDefined(param) else []) if n not in names]
+            if unknown:
+                raise InputError(f"{param.name} names {', '.join(unknown)}, not layers of the model; its layers "
+                                 f"are: {', '.join(names)}")
         return super()._check_params(dataset)
 
     def _label_cols(self):
@@ -85,7 +124,19 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
         return math.prod(self.getModel().inputs[0].shape[1:])
 
     def _build_keras_model(self, info):
-        return self.getModel()
+        if not (self.isDefined(self.frozenLayers) or self.isDefined(self.trainableLayers)):
+            return self.getModel()
+        original = self.getModel()
+        # A copy: the user's model keeps its own trainable flags.
+        model = model_from_bytes(model_to_bytes(original), modules=custom_modules(original))
+        if self.isDefined(self.trainableLayers):
+            trainable = set(self.getTrainableLayers())
+            for layer in model.layers:
+                layer.trainable = layer.name in trainable
+        else:
+            for name in self.getFrozenLayers():
+                model.get_layer(name).trainable = False
+        return model
 
     def _loss_and_metrics(self, info):
         return self.getLoss(), list(self.getMetrics())
@@ -119,4 +170,4 @@ class KerasModel(HorovodModel, _KerasEstimatorParams):
     def _output_columns(self, struct):
         raw = struct["raw"]
         single = math.prod(self.getKerasModel().outputs[0].shape[1:]) == 1
-        return [(self.getPredictionCol(), raw[0] if single else array_to_vector(raw), None)]
+        return [(self.getPredictionCol(), raw[0] if single else vector(raw), None)]

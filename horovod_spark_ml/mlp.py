@@ -6,12 +6,11 @@ Spark's probabilistic classifiers (``rawPrediction``, ``probability``,
 ``prediction``), and the prediction column carries the label's class names so
 ``IndexToString`` needs no labels argument.
 """
-from pyspark.ml.functions import array_to_vector
 from pyspark import keyword_only
 
 from .architectures import build_mlp
 from .estimator import HorovodClassifier, HorovodEstimator
-from .model import ClassificationModel, HorovodModel
+from .model import ClassificationModel, HorovodModel, vector
 from .params import (FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
                      HasRawPredictionCol, MLPParams, TrainingParams)
 
@@ -139,7 +138,7 @@ class MLPRegressionModel(HorovodModel, _MLPRegressorParams):
 
     def _output_columns(self, struct):
         raw = struct["raw"]
-        return [(self.getPredictionCol(), raw[0] if self.numTargets == 1 else array_to_vector(raw), None)]
+        return [(self.getPredictionCol(), raw[0] if self.numTargets == 1 else vector(raw), None)]
 
     def _extra_metadata(self):
         return {**super()._extra_metadata(), "numTargets": self.numTargets}

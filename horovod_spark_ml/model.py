@@ -24,6 +24,11 @@ from .persistence import KerasPersistence
 from .schema import features_array
 
 
+def vector(array):
+    """An array column as a Vector column; null rows (rows the model could not read) stay null."""
+    return F.when(array.isNull(), None).otherwise(array_to_vector(array))
+
+
 class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
     """Base of the fitted models: holds the trained Keras model (as ``.keras`` bytes) and its history.
 
@@ -68,7 +73,7 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
                                 head="values" if layer else self._head,
                                 modules=custom_modules(self.getKerasModel()))
         with_struct = dataset.withColumn(struct_name, struct)
-        columns = ([(self.getOutputCol(), array_to_vector(F.col(struct_name)["raw"]), None)] if layer
+        columns = ([(self.getOutputCol(), vector(F.col(struct_name)["raw"]), None)] if layer
                    else self._output_columns(F.col(struct_name)))
         outputs = [column.alias(name, metadata=metadata) for name, column, metadata in columns if name]
         return with_struct.select("*", *outputs).drop(struct_name)
@@ -126,8 +131,8 @@ class ClassificationModel(HorovodModel):
             attr["vals"] = list(self.classLabels)
         else:
             attr["num_vals"] = self.numClasses
-        return [(self.getRawPredictionCol(), array_to_vector(struct["raw"]), None),
-                (self.getProbabilityCol(), array_to_vector(struct["probability"]), None),
+        return [(self.getRawPredictionCol(), vector(struct["raw"]), None),
+                (self.getProbabilityCol(), vector(struct["probability"]), None),
                 (self.getPredictionCol(), struct["prediction"], {"ml_attr": attr})]
 
     def _extra_metadata(self):

@@ -67,8 +67,8 @@ def _train(job):
 
     from .horovod_keras import (CountReporter, MetricAverager, average_non_trainable, broadcast_weights,
                                 distributed_optimizer)
+    from .image_decoding import UNDECODABLE, undecodable_message
     from .keras_bytes import model_from_bytes, model_to_bytes
-    from .reader import open_dataset
 
     rank, size = hvd.rank(), hvd.size()
     keras.utils.set_random_seed(job.seed + rank)  # dropout and shuffling differ per rank
@@ -94,14 +94,12 @@ def _train(job):
     progress = _ProgressPrinter(job.epochs)
     if rank == 0:
         callbacks.append(progress)
-    with open_dataset(job.train_urls, shuffle=True, **read) as train_data:
-        fit = dict(epochs=job.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
-        if job.val_urls:
-            with open_dataset(job.val_urls, shuffle=False, **read) as val_data:
-                val_steps = max(1, math.ceil(job.val_rows / (job.batch_size * size)))
-                history = model.fit(train_data, validation_data=val_data, validation_steps=val_steps, **fit)
-        else:
-            history = model.fit(train_data, **fit)
+    try:
+        history = _fit(model, job, read, steps, callbacks)
+    except tf.errors.InvalidArgumentError as e:
+        if job.input_spec is None or UNDECODABLE not in str(e):
+            raise
+        raise ValueError(undecodable_message(job.input_spec)) from None
     average_non_trainable(model)
     if rank != 0:
         return None
@@ -110,6 +108,17 @@ def _train(job):
     trained.set_weights(model.get_weights())
     return {"model": model_to_bytes(trained), "epoch_seconds": progress.seconds,
             "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+
+
+def _fit(model, job, read, steps, callbacks):
+    from .reader import open_dataset
+    with open_dataset(job.train_urls, shuffle=True, **read) as train_data:
+        fit = dict(epochs=job.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+        if not job.val_urls:
+            return model.fit(train_data, **fit)
+        with open_dataset(job.val_urls, shuffle=False, **read) as val_data:
+            val_steps = max(1, math.ceil(job.val_rows / (job.batch_size * read["size"])))
+            return model.fit(train_data, validation_data=val_data, validation_steps=val_steps, **fit)
 
 
 def _deserialize(config):

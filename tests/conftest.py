@@ -32,6 +32,18 @@ def digits(spark):
     return train.cache(), test.cache()
 
 
+IMAGE_SIZE = 16
+
+
+@pytest.fixture(scope="session")
+def digit_folder(tmp_path_factory):
+    """scikit-learn's digits as 16x16 grayscale PNG files, one folder per class (zero/, one/, ...)."""
+    from horovod_spark_ml.demo import write_digit_images
+    folder = str(tmp_path_factory.mktemp("digit_images"))
+    write_digit_images(folder, size=IMAGE_SIZE)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def blobs(spark):
     """A small, easy 3-class problem: 'features' (dense Vector) and 'label' (0.0, 1.0, 2.0)."""

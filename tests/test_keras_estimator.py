@@ -6,7 +6,7 @@ import pytest
 from pyspark.ml.linalg import VectorUDT
 
 from failing_layer import FailOnRank
-from horovod_spark_ml import KerasEstimator, KerasModel, TrainingError
+from horovod_spark_ml import InputError, KerasEstimator, KerasModel, TrainingError
 
 
 def _net(*extra):
@@ -42,3 +42,28 @@ def test_a_failing_rank_raises_its_error_on_the_driver_without_hanging(blobs, st
     assert "Horovod rank 1 failed" in str(error.value)
     assert "FailOnRank: deliberate failure in rank 1" in str(error.value)
     assert time.time() - started < 120
+
+
+def _pretrained():
+    inputs = keras.Input((4,))
+    base = keras.layers.Dense(8, activation="relu", name="base")(inputs)
+    return keras.Model(inputs, keras.layers.Dense(3, name="head")(base))
+
+
+def test_frozen_layers_keep_the_given_weights_while_the_rest_trains(blobs, store):
+    given = _pretrained()
+    before = {layer: [w.copy() for w in given.get_layer(layer).get_weights()] for layer in ("base", "head")}
+    model = KerasEstimator(model=given, frozenLayers=["base"], loss=keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), learningRate=0.01, epochs=3, numProc=2, storePath=store, verbose=0).fit(blobs)
+    trained = model.getKerasModel()
+    assert all((a == b).all() for a, b in zip(before["base"], trained.get_layer("base").get_weights()))
+    assert not all((a == b).all() for a, b in zip(before["head"], trained.get_layer("head").get_weights()))
+    assert given.get_layer("base").trainable  # the user's model is left as it was
+
+
+def test_trainable_and_frozen_layers_are_checked_against_the_model(blobs, store):
+    with pytest.raises(InputError, match="frozenLayers names conv9, not layers of the model; its layers are"):
+        KerasEstimator(model=_pretrained(), frozenLayers=["conv9"], loss="mse", storePath=store).fit(blobs)
+    with pytest.raises(InputError, match="frozenLayers and trainableLayers are both set"):
+        KerasEstimator(model=_pretrained(), frozenLayers=["base"], trainableLayers=["head"], loss="mse",
+                       storePath=store).fit(blobs)
