@@ -92,9 +92,10 @@ def test_lenet_learns_from_spark_image_structs(spark, digit_folder, store):
               .withColumn("className", F.element_at(F.split("image.origin", "/"), -2)))
     train, test = images.randomSplit([0.8, 0.2], seed=3)
     cnn = CNNClassifier(architecture="lenet", featuresCol="image", imageSize=[SIZE, SIZE], channels=1, epochs=10,
-                        learningRate=0.003, numProc=2, storePath=store)
+                        learningRate=0.003, validationSplit=0.1, numProc=2, storePath=store)
     model = Pipeline(stages=[StringIndexer(inputCol="className", outputCol="label"), cnn]).fit(train)
     assert accuracy(model.transform(test)) >= 0.85
+    assert model.stages[-1].history["val_accuracy"][-1] >= 0.8
 
 
 def test_lenet_learns_from_pixel_arrays_with_an_input_shape(digits, store):
