@@ -11,8 +11,10 @@ from .errors import InputError, TrainingError
 from .image_files import read_images
 from .keras_estimator import KerasEstimator, KerasModel
 from .mlp import MLPClassificationModel, MLPClassifier, MLPRegressionModel, MLPRegressor
+from .recurrent import LSTMClassificationModel, LSTMClassifier, LSTMRegressionModel, LSTMRegressor
 
-__all__ = ["CNNClassifier", "CNNClassificationModel", "KerasEstimator", "KerasModel", "MLPClassifier",
+__all__ = ["CNNClassifier", "CNNClassificationModel", "KerasEstimator", "KerasModel", "LSTMClassifier",
+           "LSTMClassificationModel", "LSTMRegressor", "LSTMRegressionModel", "MLPClassifier",
            "MLPClassificationModel", "MLPRegressor", "MLPRegressionModel", "read_images", "InputError",
            "TrainingError"]
 __version__ = "0.1.0"

@@ -109,3 +109,30 @@ def build_lenet(num_classes, input_shape=(32, 32, 1), *, dropout=0.0, l1=0.0, l2
 
 def _regularizer(l1, l2):
     return keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None
+
+
+RNN_CELLS = {"lstm": layers.LSTM, "gru": layers.GRU, "rnn": layers.SimpleRNN}
+
+
+def build_rnn(steps, width, units, output_dim, *, cell="lstm", bidirectional=False, dropout=0.0,
+              recurrent_dropout=0.0, per_step=False, output_activation=None):
+    """Stacked recurrent layers over padded sequences, with two inputs: ``sequence`` and ``length``.
+
+    ``sequence`` is ``(steps, width)``, zero-padded after each row's ``length``
+    steps; the padded steps are masked in every recurrent layer, so they change
+    neither the outputs nor the loss. The output is ``output_dim`` values for the
+    whole sequence, or for each step with ``per_step`` (sequence tagging).
+    """
+    from .layers import LengthMask
+    sequence = keras.Input((steps, width), name="sequence")
+    length = keras.Input((), dtype="int32", name="length")
+    mask = LengthMask(steps, name="mask")(length)
+    x = sequence
+    for i, size in enumerate(units, start=1):
+        recurrent = RNN_CELLS[cell](size, return_sequences=per_step or i < len(units), dropout=dropout,
+                                    recurrent_dropout=recurrent_dropout, name=f"{cell}_{i}")
+        if bidirectional:
+            recurrent = layers.Bidirectional(recurrent, name=f"bidirectional_{i}")
+        x = recurrent(x, mask=mask)
+    outputs = layers.Dense(output_dim, activation=output_activation, name="output")(x)
+    return keras.Model({"sequence": sequence, "length": length}, outputs, name=f"{cell}_net")

@@ -20,6 +20,7 @@ from pyspark.sql.types import IntegralType
 from .errors import InputError
 from .keras_bytes import custom_modules, model_to_bytes
 from .launcher import run_training
+from .layout import Field
 from .params import FeatureParams, TrainingParams
 from .persistence import KerasPersistence
 from .schema import LABEL, NumericFeatures, check_training_input
@@ -36,7 +37,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     def _label_cols(self):
         raise NotImplementedError
 
-    def _build_keras_model(self, info):
+    def _build_keras_model(self, info, features):
         """The (uncompiled) Keras model to train, given the checked input."""
         raise NotImplementedError
 
@@ -72,7 +73,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
 
         import keras
         keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
-        keras_model = self._build_keras_model(info)
+        keras_model = self._build_keras_model(info, features)
         loss, metrics = self._loss_and_metrics(info)
 
         staged = stage(features.usable_rows(dataset), self._staged_columns(dataset, features, label_cols, info),
@@ -87,6 +88,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                           early_stopping_patience=self.getEarlyStoppingPatience(), seed=self.getSeed(),
                           train_urls=staged.train_urls, train_rows=staged.train_rows,
                           val_urls=staged.val_urls, val_rows=staged.val_rows,
+                          inputs=features.fields(keras_model), targets=self._target_fields(info, keras_model),
                           custom_modules=custom_modules(keras_model), input_spec=features.spec)
         result = run_training(job, num_proc, self.getVerbose())
         model = self._create_model(result["model"], result["history"], info)
@@ -119,9 +121,16 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                              "or set it to 0")
 
     def _staged_columns(self, dataset, features, label_cols, info):
-        columns = features.columns(dataset)
-        if not label_cols:
-            return columns
+        return features.columns(dataset) + (self._label_columns(dataset, label_cols, info) if label_cols else [])
+
+    def _target_fields(self, info, keras_model):
+        """How the staged label feeds the model's output (see :mod:`.layout`)."""
+        if info.label_kind is None:
+            return []
+        return [Field(LABEL, (info.num_targets,) if info.label_kind == "vector" else ())]
+
+    def _label_columns(self, dataset, label_cols, info):
+        """The label as one staged column: an int class index, a float, or a float array."""
         if info.label_kind == "class":
             label = F.col(label_cols[0]).cast("int")
         elif len(label_cols) > 1:
@@ -136,7 +145,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                 label = F.col(label_cols[0]).cast("array<float>")
             else:
                 label = F.col(label_cols[0]).cast("float")
-        return columns + [label.alias(LABEL)]
+        return [label.alias(LABEL)]
 
 
 class HorovodClassifier(HorovodEstimator):

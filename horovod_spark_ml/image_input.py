@@ -32,6 +32,7 @@ from pyspark.sql.types import ArrayType, BinaryType, NumericType, StructType
 
 from .errors import InputError
 from .image_decoding import CHANNELS, HEIGHT, WIDTH, ImageSpec
+from .layout import Field
 from .schema import FEATURES, NumericFeatures, count_where, require_column
 
 # Leading bytes (hex) of the formats tf.io.decode_image reads.
@@ -107,6 +108,10 @@ class ImageFeatures:
             return [image.data.alias(FEATURES), image.height.alias(HEIGHT), image.width.alias(WIDTH),
                     image.nChannels.alias(CHANNELS)]
         return self._pixels.columns(df)
+
+
+    def fields(self, keras_model):
+        return [Field(FEATURES, self.spec.shape)]
 
 
 def image_kind(data_type):

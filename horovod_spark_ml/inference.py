@@ -9,7 +9,7 @@ worker, then reused by every later batch and task in that worker.
 Example::
 
     >>> outputs = predict_struct(df, model_bytes, features_array(df, "features"),
-    ...                          batches=ArrayBatches((64,)), batch_size=256, head="classes")
+    ...                          batches=ArrayBatches([Field("features", (64,))]), batch_size=256, head="classes")
     >>> df.withColumn("out", outputs).select("out.prediction", "out.probability")
 """
 import hashlib
@@ -63,18 +63,35 @@ def predict_struct(df, model_bytes, features, *, batches, batch_size, head="valu
 
 
 class ArrayBatches:
-    """Float-array rows reshaped to ``input_shape``, in chunks of ``batch_size``; null rows left out."""
+    """Numeric rows fed to the model as the ranks feed it (see :mod:`.layout`), ``batch_size`` rows at a time.
 
-    def __init__(self, input_shape):
-        self.shape = (-1, *input_shape)
+    ``data`` is the one staged column (a Series) or several (a DataFrame, from
+    a struct column); rows with a null in any of them are left out.
+    """
 
-    def __call__(self, column, batch_size):
-        positions = np.flatnonzero(column.notna().to_numpy())
+    def __init__(self, fields):
+        self.fields = fields
+
+    def __call__(self, data, batch_size):
+        from .layout import assemble
+        columns = {self.fields[0].column: data} if isinstance(data, pd.Series) else {c: data[c] for c in data}
+        present = np.logical_and.reduce([column.notna().to_numpy() for column in columns.values()])
+        positions = np.flatnonzero(present)
         if len(positions) == 0:
             return
-        x = np.stack(column.iloc[positions].to_numpy()).astype(np.float32).reshape(self.shape)
-        for i in range(0, len(x), batch_size):
-            yield positions[i:i + batch_size], x[i:i + batch_size]
+        values = {name: _stacked(column.iloc[positions]) for name, column in columns.items()}
+        inputs = assemble(self.fields, values, np.reshape)
+        for i in range(0, len(positions), batch_size):
+            chunk = ({k: v[i:i + batch_size] for k, v in inputs.items()} if isinstance(inputs, dict)
+                     else inputs[i:i + batch_size])
+            yield positions[i:i + batch_size], chunk
+
+
+def _stacked(column):
+    values = column.to_numpy()
+    if values.dtype == object:  # arrays, one per row
+        return np.stack(values).astype(np.float32)
+    return values
 
 
 def _load(digest, shipped, modules):

@@ -123,7 +123,7 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
     def _expected_num_features(self):
         return math.prod(self.getModel().inputs[0].shape[1:])
 
-    def _build_keras_model(self, info):
+    def _build_keras_model(self, info, features):
         if not (self.isDefined(self.frozenLayers) or self.isDefined(self.trainableLayers)):
             return self.getModel()
         original = self.getModel()
@@ -167,7 +167,7 @@ class KerasModel(HorovodModel, _KerasEstimatorParams):
         super().__init__(model_bytes, history, numFeatures)
         self._set_defaults()
 
-    def _output_columns(self, struct):
+    def _output_columns(self, struct, dataset):
         raw = struct["raw"]
         single = math.prod(self.getKerasModel().outputs[0].shape[1:]) == 1
         return [(self.getPredictionCol(), raw[0] if single else vector(raw), None)]

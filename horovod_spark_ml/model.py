@@ -21,7 +21,7 @@ from .inference import ArrayBatches, predict_struct
 from .keras_bytes import custom_modules, model_from_bytes, model_to_bytes
 from .params import HasOutputCol, HasOutputLayer
 from .persistence import KerasPersistence
-from .schema import features_array
+from .schema import NumericFeatures
 
 
 def vector(array):
@@ -74,21 +74,27 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
                                 modules=custom_modules(self.getKerasModel()))
         with_struct = dataset.withColumn(struct_name, struct)
         columns = ([(self.getOutputCol(), vector(F.col(struct_name)["raw"]), None)] if layer
-                   else self._output_columns(F.col(struct_name)))
+                   else self._output_columns(F.col(struct_name), dataset))
         outputs = [column.alias(name, metadata=metadata) for name, column, metadata in columns if name]
         return with_struct.select("*", *outputs).drop(struct_name)
 
-    def _inference_input(self, dataset):
-        """The features column for inference, and how its Arrow batches become model inputs."""
+    def _feature_input(self):
+        """Where the features come from (as in training; see :class:`.schema.NumericFeatures`)."""
         features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
-        features = features_array(dataset, self.getFeaturesCol(), features_cols)
-        return features, ArrayBatches(tuple(self.getKerasModel().inputs[0].shape[1:]))
+        return NumericFeatures(self.getFeaturesCol(), features_cols)
+
+    def _inference_input(self, dataset):
+        """The features for inference as one column, and how its Arrow batches become model inputs."""
+        features = self._feature_input()
+        columns = features.columns(dataset)
+        column = columns[0] if len(columns) == 1 else F.struct(*columns)
+        return column, ArrayBatches(features.fields(self.getKerasModel()))
 
     def _layer_model_bytes(self, name):
         model = self.getKerasModel()
         return model_to_bytes(keras.Model(model.inputs, model.get_layer(name).output, name=f"{model.name}_{name}"))
 
-    def _output_columns(self, struct):
+    def _output_columns(self, struct, dataset):
         """``(name, column, metadata)`` triples; an empty name (param set to "") skips the column."""
         raise NotImplementedError
 
@@ -125,7 +131,7 @@ class ClassificationModel(HorovodModel):
         #: class names from the label's ML attribute, or None
         self.classLabels = classLabels
 
-    def _output_columns(self, struct):
+    def _output_columns(self, struct, dataset):
         attr = {"type": "nominal", "name": self.getPredictionCol()}
         if self.classLabels:
             attr["vals"] = list(self.classLabels)

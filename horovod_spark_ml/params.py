@@ -99,6 +99,25 @@ HasRowGroupSizeMB = _param_mixin(
     "rowGroupSizeMB", "target size of the staged Parquet row groups in MB; a rank holds a few in memory",
     TypeConverters.toFloat)
 
+# Sequences
+HasUnits = _param_mixin("units", "sizes of the stacked recurrent layers, input side first", TypeConverters.toListInt)
+HasCell = _param_mixin("cell", "recurrent cell: 'lstm', 'gru' or 'rnn' (SimpleRNN)", TypeConverters.toString)
+HasBidirectional = _param_mixin("bidirectional", "read each sequence both ways", TypeConverters.toBoolean)
+HasRecurrentDropout = _param_mixin(
+    "recurrentDropout", "dropout rate on the recurrent state, in [0, 1)", TypeConverters.toFloat)
+HasMaxLength = _param_mixin(
+    "maxLength", "longest sequence the network sees; longer ones are truncated (see truncateFrom); "
+    "default: the longest in the training data", TypeConverters.toInt)
+HasTruncateFrom = _param_mixin(
+    "truncateFrom", "which steps a too-long sequence loses: 'start' (keep the newest) or 'end' (keep the oldest)",
+    TypeConverters.toString)
+HasLabelPerStep = _param_mixin(
+    "labelPerStep", "labelCol holds an array with a label per time step (sequence tagging), and the prediction "
+    "is an array with one per step", TypeConverters.toBoolean)
+HasHorizon = _param_mixin(
+    "horizon", "number of values predicted per sequence (e.g. the next horizon values of a series); labelCol "
+    "then holds a Vector or array of that many", TypeConverters.toInt)
+
 # Training
 HasOptimizer = _param_mixin(
     "optimizer", "Keras optimizer: a name such as 'adam' or 'sgd', or a Keras optimizer (kept as its config)",
@@ -155,3 +174,12 @@ class ImageParams(HasImageSize, HasChannels, HasInputShape, HasPixelScale, HasRa
     def _set_image_defaults(self):
         self._setDefault(imageSize=[227, 227], channels=3, pixelScale=1 / 255, randomFlip=False, randomCrop=0.0,
                          onCorruptImage="skip", rowGroupSizeMB=8.0)
+
+
+class SequenceParams(HasUnits, HasCell, HasBidirectional, HasDropout, HasRecurrentDropout, HasMaxLength,
+                     HasTruncateFrom, HasLabelPerStep):
+    """Architecture and sequence handling of the recurrent estimators."""
+
+    def _set_sequence_defaults(self):
+        self._setDefault(units=[64], cell="lstm", bidirectional=False, dropout=0.0, recurrentDropout=0.0,
+                         truncateFrom="start", labelPerStep=False)

@@ -1,31 +1,31 @@
 """A rank's shard of the staged Parquet, read by Petastorm into a batched tf.data pipeline.
 
-Numeric rows are reshaped a whole Petastorm batch at a time. Image rows are
+Numeric rows are reshaped a whole Petastorm batch at a time, into the model's
+inputs and targets as :mod:`.layout` describes them. Image rows are
 shuffled while still compressed, then decoded in parallel
 (:mod:`.image_decoding`), so a shuffle buffer holds bytes, not pixels.
 
 Example (inside a Horovod rank)::
 
-    >>> with open_dataset(staged.train_urls, rank=0, size=2, batch_size=64,
-    ...                   input_shape=(64,), shuffle=True, seed=1) as dataset:
+    >>> with open_dataset(staged.train_urls, rank=0, size=2, batch_size=64, inputs=[Field("features", (64,))],
+    ...                   targets=[Field("label", ())], shuffle=True, seed=1) as dataset:
     ...     model.fit(dataset, steps_per_epoch=13)
 """
 from contextlib import contextmanager
-
-from .schema import FEATURES, LABEL
 
 _SHUFFLE_ROWS = 10_000
 _SHUFFLE_IMAGES = 1_000
 
 
 @contextmanager
-def open_dataset(urls, *, rank, size, batch_size, input_shape, shuffle, seed, with_label=True, images=None,
+def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed, images=None,
                  corrupt_counter=None):
-    """Yield an endless dataset of ``(features, label)`` batches (features only without label).
+    """Yield an endless dataset of ``(inputs, targets)`` batches (inputs only without targets).
 
-    Rows come from the row groups assigned to ``rank``; row groups are
-    reshuffled every pass and rows within a buffer when ``shuffle`` is set.
-    ``images`` (an :class:`.image_decoding.ImageSpec`) decodes image rows, with
+    ``inputs`` and ``targets`` are lists of :class:`.layout.Field`. Rows come
+    from the row groups assigned to ``rank``; row groups are reshuffled every
+    pass and rows within a buffer when ``shuffle`` is set. ``images`` (an
+    :class:`.image_decoding.ImageSpec`) decodes image rows instead, with
     augmentation when shuffling (training); undecodable images are counted in
     ``corrupt_counter`` (a ``tf.Variable``).
     """
@@ -33,16 +33,16 @@ def open_dataset(urls, *, rank, size, batch_size, input_shape, shuffle, seed, wi
     from petastorm import make_batch_reader
     from petastorm.tf_utils import make_petastorm_dataset
 
-    fields = [FEATURES, LABEL] if with_label else [FEATURES]
+    columns = [f.column for f in [*inputs, *targets]]
     if images is not None and images.kind == "struct":
         from .image_decoding import CHANNELS, HEIGHT, WIDTH
-        fields += [HEIGHT, WIDTH, CHANNELS]
+        columns += [HEIGHT, WIDTH, CHANNELS]
     reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=None,
-                               shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=fields)
+                               shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=columns)
     try:
         batches = make_petastorm_dataset(reader)
         if images is None:
-            dataset = _numeric_rows(batches, input_shape, with_label)
+            dataset = _tensor_rows(batches, inputs, targets)
             if shuffle:
                 dataset = dataset.shuffle(_SHUFFLE_ROWS, seed=seed)
         else:
@@ -53,13 +53,14 @@ def open_dataset(urls, *, rank, size, batch_size, input_shape, shuffle, seed, wi
         reader.join()
 
 
-def _numeric_rows(batches, input_shape, with_label):
+def _tensor_rows(batches, inputs, targets):
     import tensorflow as tf
-    shape = [-1, *input_shape]
+    from .layout import assemble
 
     def to_example(batch):
-        features = tf.reshape(batch.features, shape)
-        return (features, batch.label) if with_label else features
+        values = batch._asdict()
+        x = assemble(inputs, values, tf.reshape)
+        return (x, assemble(targets, values, tf.reshape)) if targets else x
 
     return batches.map(to_example).unbatch()
 

@@ -85,6 +85,11 @@ class NumericFeatures:
         """The features as one float array column named ``features``, for staging and inference."""
         return [features_array(df, self.features_col, self.features_cols).alias(FEATURES)]
 
+    def fields(self, keras_model):
+        """The staged column feeds the model's one input, reshaped to its shape."""
+        from .layout import Field
+        return [Field(FEATURES, tuple(keras_model.inputs[0].shape[1:]))]
+
 
 def check_training_input(df, *, features, label_cols=(), label_kind=None, num_proc=1):
     """Check ``df`` for training and return a :class:`TrainingInput`.

@@ -41,6 +41,8 @@ class TrainingJob:
     seed: int
     train_urls: list
     train_rows: int
+    inputs: list   # layout.Field for each model input, from the staged columns
+    targets: list  # layout.Field for each model output's target
     val_urls: list = None
     val_rows: int = 0
     custom_modules: list = ()
@@ -79,10 +81,9 @@ def _train(job):
     if rank == 0:
         print(f"training on {size} ranks, rank 0 on {device}", flush=True)
 
-    input_shape = model.inputs[0].shape[1:]
     corrupt = tf.Variable(0, dtype=tf.int64, trainable=False)
-    read = dict(rank=rank, size=size, batch_size=job.batch_size, input_shape=input_shape, seed=job.seed + rank,
-                images=job.input_spec, corrupt_counter=corrupt)
+    read = dict(rank=rank, size=size, batch_size=job.batch_size, inputs=job.inputs, targets=job.targets,
+                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt)
     steps = max(1, math.ceil(job.train_rows / (job.batch_size * size)))
     callbacks = [MetricAverager()]
     if job.input_spec is not None and job.input_spec.kind == "encoded":
