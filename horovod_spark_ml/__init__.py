@@ -12,9 +12,10 @@ from .image_files import read_images
 from .keras_estimator import KerasEstimator, KerasModel
 from .mlp import MLPClassificationModel, MLPClassifier, MLPRegressionModel, MLPRegressor
 from .recurrent import LSTMClassificationModel, LSTMClassifier, LSTMRegressionModel, LSTMRegressor
+from .sequence_files import read_sequence_csvs
 
 __all__ = ["CNNClassifier", "CNNClassificationModel", "KerasEstimator", "KerasModel", "LSTMClassifier",
            "LSTMClassificationModel", "LSTMRegressor", "LSTMRegressionModel", "MLPClassifier",
-           "MLPClassificationModel", "MLPRegressor", "MLPRegressionModel", "read_images", "InputError",
-           "TrainingError"]
+           "MLPClassificationModel", "MLPRegressor", "MLPRegressionModel", "read_images", "read_sequence_csvs",
+           "InputError", "TrainingError"]
 __version__ = "0.1.0"

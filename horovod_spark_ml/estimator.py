@@ -44,12 +44,12 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     def _loss_and_metrics(self, info):
         raise NotImplementedError
 
-    def _expected_num_features(self):
+    def _loss_weights(self):
         return None
 
     def _feature_input(self):
         """Where the features come from and how they reach the model (see :class:`.schema.NumericFeatures`)."""
-        return NumericFeatures(self.getFeaturesCol(), self._features_cols(), self._expected_num_features())
+        return NumericFeatures(self.getFeaturesCol(), self._features_cols())
 
     def _row_group_bytes(self):
         return DEFAULT_ROW_GROUP_BYTES
@@ -83,6 +83,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
             raise InputError(f"validationSplit={self.getValidationSplit()} left {staged.val_rows} validation rows, "
                              f"fewer than numProc={num_proc}; raise validationSplit or set it to 0")
         job = TrainingJob(model_bytes=model_to_bytes(keras_model), loss=loss, metrics=metrics,
+                          loss_weights=self._loss_weights(),
                           optimizer=self.getOptimizer(), learning_rate=self.getLearningRate(),
                           batch_size=self.getBatchSize(), epochs=self.getEpochs(),
                           early_stopping_patience=self.getEarlyStoppingPatience(), seed=self.getSeed(),

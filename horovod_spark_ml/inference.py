@@ -52,7 +52,7 @@ def predict_struct(df, model_bytes, features, *, batches, batch_size, head="valu
         present = np.zeros(len(data), dtype=bool)
         raw = np.full((len(data), 0), np.nan)
         for positions, inputs in batches(data, batch_size):
-            outputs = np.asarray(model.predict_on_batch(inputs)).reshape(len(positions), -1).astype(np.float64)
+            outputs = _flat(model.predict_on_batch(inputs), len(positions))
             if raw.shape[1] == 0:
                 raw = np.full((len(data), outputs.shape[1]), np.nan)
             raw[positions] = outputs
@@ -85,6 +85,15 @@ class ArrayBatches:
             chunk = ({k: v[i:i + batch_size] for k, v in inputs.items()} if isinstance(inputs, dict)
                      else inputs[i:i + batch_size])
             yield positions[i:i + batch_size], chunk
+
+
+def _flat(outputs, rows):
+    """The model's outputs as one float64 matrix, several outputs side by side in their order."""
+    if isinstance(outputs, dict):
+        outputs = list(outputs.values())
+    if not isinstance(outputs, (list, tuple)):
+        outputs = [outputs]
+    return np.concatenate([np.asarray(o).reshape(rows, -1) for o in outputs], axis=1).astype(np.float64)
 
 
 def _stacked(column):

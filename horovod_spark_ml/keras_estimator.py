@@ -1,5 +1,10 @@
 """KerasEstimator: any Keras 3 model, with the user's loss, optimizer and metrics, as a Spark ML Estimator.
 
+A model with several inputs takes one ``featuresCols`` column per input, in
+the order of its inputs; a model with several outputs takes one ``labelCols``
+column per output, with a ``loss`` (and ``lossWeights``, ``metrics``) per
+output name. Joining DataFrames on a key gives the columns of several sources.
+
 The model is given uncompiled or compiled (compile state is ignored: loss,
 optimizer and metrics come from the params, so they persist as JSON).
 Training starts from the model's current weights, so a pretrained model can
@@ -12,13 +17,17 @@ import math
 
 import keras
 from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.sql import functions as F
 from pyspark import keyword_only
 
 from .errors import InputError
 from .estimator import HorovodEstimator
 from .keras_bytes import custom_modules, model_from_bytes, model_to_bytes
 from .model import HorovodModel, vector
-from .params import FeatureParams, HasLabelCol, HasLoss, HasMetrics, HasPredictionCol, TrainingParams
+from .layout import Field
+from .params import (FeatureParams, HasLabelCol, HasLabelCols, HasLoss, HasLossWeights, HasMetrics, HasPredictionCol,
+                     TrainingParams)
+from .schema import LABEL, MultiInputFeatures, NumericFeatures
 
 
 def _to_keras_model(value):
@@ -27,7 +36,13 @@ def _to_keras_model(value):
     return value
 
 
-class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasPredictionCol, HasLoss, HasMetrics, TrainingParams):
+def _output_names(model):
+    # Functional models name their outputs (by their layers); a Sequential model has one.
+    return list(getattr(model, "output_names", None) or ["output"])
+
+
+class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, HasLoss, HasLossWeights,
+                            HasMetrics, TrainingParams):
     model = Param(Params._dummy(), "model", "the Keras 3 model to train (saved as .keras, not as JSON)",
                   typeConverter=_to_keras_model)
 
@@ -65,6 +80,12 @@ class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasPredictionCol, HasLos
         self._set_training_defaults()
         self._setDefault(featuresCol="features", labelCol="label", predictionCol="prediction", metrics=[])
 
+    def _feature_input_of(self, keras_model):
+        if len(keras_model.inputs) > 1:
+            return MultiInputFeatures(self.getFeaturesCols(), keras_model)
+        features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
+        return NumericFeatures(self.getFeaturesCol(), features_cols, math.prod(keras_model.inputs[0].shape[1:]))
+
 
 class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
     """Train any Keras 3 model with Horovod on the Spark executors.
@@ -94,8 +115,8 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
     _unsaved_params = ("model",)
 
     @keyword_only
-    def __init__(self, *, model=None, loss=None, metrics=None, featuresCol="features", featuresCols=None,
-                 labelCol="label", predictionCol="prediction", frozenLayers=None, trainableLayers=None,
+    def __init__(self, *, model=None, loss=None, lossWeights=None, metrics=None, featuresCol="features",
+                 featuresCols=None, labelCol="label", labelCols=None, predictionCol="prediction", frozenLayers=None, trainableLayers=None,
                  optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1):
         super().__init__()
@@ -107,6 +128,9 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
             raise InputError("model is not set: give KerasEstimator a Keras model (model=...)")
         if not self.isDefined(self.loss):
             raise InputError("loss is not set: give KerasEstimator a Keras loss, e.g. loss='mse'")
+        model = self.getModel()
+        self._check_count("featuresCols", self.featuresCols, "inputs", [t.name for t in model.inputs])
+        self._check_count("labelCols", self.labelCols, "outputs", _output_names(model))
         if self.isDefined(self.frozenLayers) and self.isDefined(self.trainableLayers):
             raise InputError("frozenLayers and trainableLayers are both set; set one of them")
         names = [layer.name for layer in self.getModel().layers]
@@ -117,11 +141,31 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
                                  f"are: {', '.join(names)}")
         return super()._check_params(dataset)
 
-    def _label_cols(self):
-        return [self.getLabelCol()]
+    def _check_count(self, param, value, what, names):
+        if len(names) > 1 and (not self.isDefined(value) or len(self.getOrDefault(value)) != len(names)):
+            given = self.getOrDefault(value) if self.isDefined(value) else None
+            raise InputError(f"the model has {len(names)} {what} ({', '.join(names)}), so {param} needs one column "
+                             f"for each, in that order; got {given}")
 
-    def _expected_num_features(self):
-        return math.prod(self.getModel().inputs[0].shape[1:])
+    def _feature_input(self):
+        return self._feature_input_of(self.getModel())
+
+    def _label_cols(self):
+        return self.getLabelCols() if len(self.getModel().outputs) > 1 else [self.getLabelCol()]
+
+    def _label_columns(self, dataset, label_cols, info):
+        if len(label_cols) > 1:
+            return [F.col(c).cast("float").alias(f"{LABEL}_{j}") for j, c in enumerate(label_cols)]
+        return super()._label_columns(dataset, label_cols, info)
+
+    def _target_fields(self, info, keras_model):
+        names = _output_names(keras_model)
+        if len(names) > 1:
+            return [Field(f"{LABEL}_{j}", (), name) for j, name in enumerate(names)]
+        return super()._target_fields(info, keras_model)
+
+    def _loss_weights(self):
+        return self.getLossWeights() if self.isDefined(self.lossWeights) else None
 
     def _build_keras_model(self, info, features):
         if not (self.isDefined(self.frozenLayers) or self.isDefined(self.trainableLayers)):
@@ -167,7 +211,16 @@ class KerasModel(HorovodModel, _KerasEstimatorParams):
         super().__init__(model_bytes, history, numFeatures)
         self._set_defaults()
 
+    def _feature_input(self):
+        return self._feature_input_of(self.getKerasModel())
+
     def _output_columns(self, struct, dataset):
-        raw = struct["raw"]
-        single = math.prod(self.getKerasModel().outputs[0].shape[1:]) == 1
-        return [(self.getPredictionCol(), raw[0] if single else vector(raw), None)]
+        """One prediction column per output: ``predictionCol``, or ``<predictionCol>_<output name>`` for several."""
+        model, raw, start, columns = self.getKerasModel(), struct["raw"], 1, []
+        for name, tensor in zip(_output_names(model), model.outputs):
+            size = math.prod(tensor.shape[1:])
+            column = raw[start - 1] if size == 1 else vector(F.slice(raw, start, size))
+            single = len(model.outputs) == 1
+            columns.append((self.getPredictionCol() if single else f"{self.getPredictionCol()}_{name}", column, None))
+            start += size
+        return columns

@@ -45,7 +45,15 @@ def _to_json_value(value):
 
 
 def _to_list_json_values(value):
+    if isinstance(value, dict):  # one list per output of a multi-output model
+        return {name: _to_list_json_values(v) for name, v in value.items()}
     return [_to_json_value(v) for v in (value if isinstance(value, (list, tuple)) else [value])]
+
+
+def _to_loss_json(value):
+    if isinstance(value, dict) and "class_name" not in value:  # one loss per output of a multi-output model
+        return {name: _to_json_value(v) for name, v in value.items()}
+    return _to_json_value(value)
 
 
 # Columns
@@ -123,8 +131,14 @@ HasOptimizer = _param_mixin(
     "optimizer", "Keras optimizer: a name such as 'adam' or 'sgd', or a Keras optimizer (kept as its config)",
     _to_json_value)
 HasLearningRate = _param_mixin("learningRate", "learning rate of the optimizer", TypeConverters.toFloat)
-HasLoss = _param_mixin("loss", "Keras loss: a name or a Keras loss (kept as its config)", _to_json_value)
-HasMetrics = _param_mixin("metrics", "Keras metrics: names or Keras metrics (kept as configs)", _to_list_json_values)
+HasLoss = _param_mixin(
+    "loss", "Keras loss: a name or a Keras loss (kept as its config); for several outputs, a dict of them by "
+    "output name", _to_loss_json)
+HasLossWeights = _param_mixin(
+    "lossWeights", "for several outputs: the weight of each output's loss, as a dict by output name", _to_json_value)
+HasMetrics = _param_mixin(
+    "metrics", "Keras metrics: names or Keras metrics (kept as configs); for several outputs, a dict of lists "
+    "by output name", _to_list_json_values)
 HasBatchSize = _param_mixin("batchSize", "rows per batch on each rank (and per inference batch)", TypeConverters.toInt)
 HasEpochs = _param_mixin("epochs", "number of passes over the training data", TypeConverters.toInt)
 HasNumProc = _param_mixin(

@@ -61,10 +61,12 @@ class NumericFeatures:
 
     spec = None  # nothing to decode on the ranks: rows are reshaped to the model's input
 
-    def __init__(self, features_col, features_cols=None, num_features=None):
+    def __init__(self, features_col, features_cols=None, num_features=None, *, prefix="f", staged=FEATURES):
         self.features_col = features_col
         self.features_cols = list(features_cols) if features_cols else None
         self.num_features = num_features
+        self.prefix = prefix  # of its aggregate names, so several can share one aggregation
+        self.staged = staged  # name of the staged column
 
     def check_columns(self, df):
         for name in self.features_cols or [self.features_col]:
@@ -72,23 +74,60 @@ class NumericFeatures:
         _check_feature_types(df, self.features_col, self.features_cols)
 
     def stats(self, df):
-        return _feature_stats(df, self.features_col, self.features_cols)
+        return _feature_stats(df, self.features_col, self.features_cols, self.prefix)
 
     def check_stats(self, stats):
         """Raise on bad values; return the number of features per row."""
-        return _check_feature_stats(stats, self.features_col, self.features_cols, self.num_features)
+        return _check_feature_stats(stats, self.features_col, self.features_cols, self.num_features, self.prefix)
 
     def usable_rows(self, df):
         return df
 
     def columns(self, df):
         """The features as one float array column named ``features``, for staging and inference."""
-        return [features_array(df, self.features_col, self.features_cols).alias(FEATURES)]
+        return [features_array(df, self.features_col, self.features_cols).alias(self.staged)]
 
     def fields(self, keras_model):
         """The staged column feeds the model's one input, reshaped to its shape."""
         from .layout import Field
-        return [Field(FEATURES, tuple(keras_model.inputs[0].shape[1:]))]
+        return [Field(self.staged, tuple(keras_model.inputs[0].shape[1:]))]
+
+
+class MultiInputFeatures:
+    """One numeric column (Vector or array) per input of a multi-input Keras model, in the order of its inputs.
+
+    Each is checked like :class:`NumericFeatures` against its input's size,
+    staged as its own column, and fed to the input of the same name.
+    """
+
+    spec = None
+
+    def __init__(self, columns, keras_model):
+        import math
+        self.names = [tensor.name for tensor in keras_model.inputs]
+        self.shapes = [tuple(tensor.shape[1:]) for tensor in keras_model.inputs]
+        self.parts = [NumericFeatures(column, num_features=math.prod(shape), prefix=f"in{i}", staged=f"input_{i}")
+                      for i, (column, shape) in enumerate(zip(columns, self.shapes))]
+
+    def check_columns(self, df):
+        for part in self.parts:
+            part.check_columns(df)
+
+    def stats(self, df):
+        return [stat for part in self.parts for stat in part.stats(df)]
+
+    def check_stats(self, stats):
+        return sum(part.check_stats(stats) for part in self.parts)
+
+    def usable_rows(self, df):
+        return df
+
+    def columns(self, df):
+        return [column for part in self.parts for column in part.columns(df)]
+
+    def fields(self, keras_model):
+        from .layout import Field
+        return [Field(part.staged, shape, name) for part, shape, name in zip(self.parts, self.shapes, self.names)]
 
 
 def check_training_input(df, *, features, label_cols=(), label_kind=None, num_proc=1):
@@ -199,13 +238,13 @@ def _scalar_stats(prefix, value):
     return [count_where(value.isNull()).alias(f"{prefix}_null"), count_where(_nonfinite(value)).alias(f"{prefix}_nonfinite")]
 
 
-def _feature_stats(df, features_col, features_cols):
+def _feature_stats(df, features_col, features_cols, prefix):
     stats = []
     if features_cols:
         for i, name in enumerate(features_cols):
-            stats += _scalar_stats(f"f{i}", F.col(name).cast("double"))
+            stats += _scalar_stats(f"{prefix}{i}", F.col(name).cast("double"))
         return stats
-    return stats + _array_stats("f", _as_double_array(df, features_col))
+    return stats + _array_stats(prefix, _as_double_array(df, features_col))
 
 
 def _label_stats(df, label_names, label_kind, label_is_vector):
@@ -232,24 +271,24 @@ def _bad_values_message(param, name, stats, prefix):
     return None
 
 
-def _check_feature_stats(stats, features_col, features_cols, num_features):
+def _check_feature_stats(stats, features_col, features_cols, num_features, prefix):
     if features_cols:
         for i, name in enumerate(features_cols):
-            message = _bad_values_message("featuresCols column", name, stats, f"f{i}")
+            message = _bad_values_message("featuresCols column", name, stats, f"{prefix}{i}")
             if message:
                 raise InputError(message)
         width = len(features_cols)
         param, name = "featuresCols", ", ".join(features_cols)
     else:
-        message = _bad_values_message("featuresCol", features_col, stats, "f")
+        param, name = "featuresCol", features_col
+        message = _bad_values_message(param, name, stats, prefix)
         if message:
             raise InputError(message)
-        if stats["f_min_size"] != stats["f_max_size"]:
-            raise InputError(f"featuresCol '{features_col}' holds rows of different sizes "
-                             f"({stats['f_min_size']} to {stats['f_max_size']} values); every row needs the same "
-                             "number of features")
-        width = stats["f_min_size"]
-        param, name = "featuresCol", features_col
+        low, high = stats[f"{prefix}_min_size"], stats[f"{prefix}_max_size"]
+        if low != high:
+            raise InputError(f"{param} '{name}' holds rows of different sizes ({low} to {high} values); every row "
+                             "needs the same number of features")
+        width = low
     if width == 0:
         raise InputError(f"{param} '{name}' holds empty rows: there are no features to train on")
     if num_features is not None and width != num_features:

@@ -46,6 +46,7 @@ class TrainingJob:
     val_urls: list = None
     val_rows: int = 0
     custom_modules: list = ()
+    loss_weights: object = None  # a dict by output name, for multi-output models
     input_spec: object = None  # an image_decoding.ImageSpec for image columns; None for numeric features
 
 
@@ -76,7 +77,8 @@ def _train(job):
     keras.utils.set_random_seed(job.seed + rank)  # dropout and shuffling differ per rank
     model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     model.compile(optimizer=distributed_optimizer(_optimizer(job.optimizer, job.learning_rate)),
-                  loss=_deserialize(job.loss), metrics=[_deserialize(m) for m in job.metrics], jit_compile=False)
+                  loss=_deserialize(job.loss), loss_weights=job.loss_weights, metrics=_deserialize(job.metrics),
+                  jit_compile=False)
     broadcast_weights(model)
     if rank == 0:
         print(f"training on {size} ranks, rank 0 on {device}", flush=True)
@@ -123,7 +125,14 @@ def _fit(model, job, read, steps, callbacks):
 
 
 def _deserialize(config):
-    return keras.saving.deserialize_keras_object(config) if isinstance(config, dict) else config
+    """Keras objects from their JSON configs; dicts by output name and lists are deserialized item by item."""
+    if isinstance(config, dict) and "class_name" in config:
+        return keras.saving.deserialize_keras_object(config)
+    if isinstance(config, dict):
+        return {name: _deserialize(value) for name, value in config.items()}
+    if isinstance(config, list):
+        return [_deserialize(value) for value in config]
+    return config
 
 
 def _optimizer(config, learning_rate):

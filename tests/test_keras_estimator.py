@@ -67,3 +67,36 @@ def test_trainable_and_frozen_layers_are_checked_against_the_model(blobs, store)
     with pytest.raises(InputError, match="frozenLayers and trainableLayers are both set"):
         KerasEstimator(model=_pretrained(), frozenLayers=["base"], trainableLayers=["head"], loss="mse",
                        storePath=store).fit(blobs)
+
+
+def test_two_inputs_from_joined_dataframes_train_a_two_output_model(spark, store):
+    """Two sources joined on a key feed a model's two named inputs; it learns a class and a value at once."""
+    import numpy as np
+    rng = np.random.default_rng(3)
+    ids = range(400)
+    left = [(i, [float(v) for v in rng.normal(size=3)]) for i in ids]
+    right = [(i, [float(v) for v in rng.normal(size=4)]) for i in ids]
+    labels = [(i, float(l[0] > 0), float(l[1] + r[1])) for (i, l), (_, r) in zip(left, right)]
+    df = (spark.createDataFrame(left, ["id", "a"]).join(spark.createDataFrame(right, ["id", "b"]), "id")
+          .join(spark.createDataFrame(labels, ["id", "kind", "size"]), "id"))
+
+    a, b = keras.Input((3,), name="left"), keras.Input((2, 2), name="right")
+    hidden = keras.layers.Dense(32, activation="relu")(keras.layers.Concatenate()([a, keras.layers.Flatten()(b)]))
+    net = keras.Model([a, b], [keras.layers.Dense(2, name="kind")(hidden), keras.layers.Dense(1, name="size")(hidden)])
+    estimator = KerasEstimator(model=net, featuresCols=["a", "b"], labelCols=["kind", "size"],
+                               loss={"kind": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                                     "size": "mse"},
+                               lossWeights={"kind": 1.0, "size": 0.5}, learningRate=0.01, epochs=15, batchSize=32,
+                               numProc=2, storePath=store, verbose=0)
+    model = estimator.fit(df)
+    assert {"kind_loss", "size_loss"} <= set(model.history)
+    rows = model.transform(df).collect()
+    assert sum(int(r.prediction_kind.argmax()) == r.kind for r in rows) / len(rows) > 0.9
+    assert np.mean([abs(r.prediction_size - r.size) for r in rows]) < 0.3
+
+
+def test_a_multi_input_model_needs_one_features_column_per_input(blobs, store):
+    a, b = keras.Input((2,), name="left"), keras.Input((2,), name="right")
+    net = keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
+    with pytest.raises(InputError, match=r"the model has 2 inputs \(left, right\), so featuresCols needs one column"):
+        KerasEstimator(model=net, loss="mse", featuresCols=["features"], storePath=store).fit(blobs)

@@ -1,0 +1,118 @@
+"""LSTMClassifier and LSTMRegressor end to end on 2 Horovod ranks, on ragged sequences that Spark pads.
+
+The data are noisy sine waves of 8 to 30 steps, two features each (the wave
+and its square); the class is the frequency band.
+"""
+import numpy as np
+import pytest
+from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+from pyspark.ml.linalg import VectorUDT
+
+from horovod_spark_ml import InputError, LSTMClassifier, LSTMRegressor
+
+FREQUENCIES = (0.15, 0.45)
+
+
+@pytest.fixture(scope="module")
+def waves(spark):
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(320):
+        label = i % 2
+        n = int(rng.integers(8, 31))
+        wave = np.sin(FREQUENCIES[label] * np.arange(n + 1) + rng.uniform(0, 2 * np.pi)) + 0.05 * rng.normal(size=n + 1)
+        steps = [[float(v), float(v * v)] for v in wave[:-1]]
+        rows.append((i, steps, [float(v) for v in wave[:-1]], float(label), float(wave[-1]), [float(label)] * n))
+    df = spark.createDataFrame(rows, ["id", "sequence", "series", "label", "nextValue", "tags"])
+    train, test = df.randomSplit([0.8, 0.2], seed=5)
+    return train.cache(), test.cache()
+
+
+def common(store, **params):
+    settings = dict(units=[16], learningRate=0.01, epochs=8, batchSize=32, numProc=2, storePath=store, verbose=0)
+    return {**settings, **params}
+
+
+@pytest.fixture(scope="module")
+def classifier(waves, store):
+    return LSTMClassifier(**common(store)).fit(waves[0])
+
+
+def test_lstm_classifies_sequences_of_different_lengths(classifier, waves):
+    predictions = classifier.transform(waves[1])
+    assert MulticlassClassificationEvaluator(metricName="accuracy").evaluate(predictions) >= 0.9
+    assert isinstance(predictions.schema["probability"].dataType, VectorUDT)
+
+
+def test_padding_changes_no_prediction(classifier, waves):
+    """The network sees each row padded to the longest length; what fills the padding must not matter."""
+    keras_model = classifier.getKerasModel()
+    steps = keras_model.get_layer("sequence").output.shape[1]
+    row = waves[1].orderBy("id").first()
+    length = len(row.sequence)
+    padded = np.zeros((2, steps, 2), np.float32)
+    padded[:, :length] = row.sequence
+    padded[1, length:] = 7.0  # junk in the padded steps
+    outputs = keras_model.predict({"sequence": padded, "length": np.array([length, length])}, verbose=0)
+    assert np.allclose(outputs[0], outputs[1], atol=1e-6)
+    spark_raw = classifier.transform(waves[1].filter(f"id = {row.id}")).first().rawPrediction.toArray()
+    assert np.allclose(spark_raw, outputs[0], atol=1e-5)
+
+
+def test_gru_regressor_predicts_the_next_value_of_a_one_feature_series(waves, store):
+    model = LSTMRegressor(**common(store, cell="gru", featuresCol="series", labelCol="nextValue", horizon=1,
+                                   epochs=15)).fit(waves[0])
+    rows = model.transform(waves[1]).select("nextValue", "prediction").collect()
+    errors = [abs(r.nextValue - r.prediction) for r in rows]
+    baseline = [abs(r.nextValue) for r in rows]  # predicting 0, the mean of a sine
+    assert np.mean(errors) < 0.5 * np.mean(baseline)
+
+
+def test_bidirectional_tagger_predicts_a_label_per_step(waves, store):
+    model = LSTMClassifier(**common(store, cell="rnn", bidirectional=True, labelCol="tags", labelPerStep=True,
+                                    maxLength=20, truncateFrom="end")).fit(waves[0])
+    rows = model.transform(waves[1]).select("sequence", "tags", "prediction", "probability").collect()
+    assert all(len(r.prediction) == min(len(r.sequence), 20) == len(r.probability) for r in rows)
+    correct = sum(p == t for r in rows for p, t in zip(r.prediction, r.tags))
+    assert correct / sum(len(r.prediction) for r in rows) >= 0.85
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([([[1.0, 2.0], [3.0]], 0.0), ([[1.0, 2.0]], 1.0)], "1 rows with time steps of different widths"),
+    ([([], 0.0), ([[1.0, 2.0]], 1.0)], "1 rows with empty sequences"),
+    ([([[1.0, None]], 0.0), ([[1.0, 2.0]], 1.0)], "1 rows with sequences with null values inside"),
+    ([([[1.0, 2.0]], 0.0), ([[1.0, 2.0, 3.0]], 1.0)], "has time steps of 2 to 3 values"),
+])
+def test_bad_sequences_are_rejected_on_the_driver(spark, store, rows, message):
+    df = spark.createDataFrame(rows, "sequence array<array<double>>, label double")
+    with pytest.raises(InputError, match=f"featuresCol 'sequence' (has {message}|{message})"):
+        LSTMClassifier(**common(store)).fit(df)
+
+
+def test_a_column_that_is_no_sequence_is_named(spark, store):
+    df = spark.createDataFrame([("a", 0.0), ("b", 1.0)], ["sequence", "label"])
+    with pytest.raises(InputError, match="featuresCol 'sequence' has type string; expected a sequence"):
+        LSTMClassifier(**common(store)).fit(df)
+
+
+def test_read_sequence_csvs_takes_labels_from_a_column_a_file_name_or_a_labels_file(spark, tmp_path):
+    folder = tmp_path / "sensors"
+    for label, name, steps in (("walk", "walk_1.csv", 3), ("run", "run_2.csv", 5)):
+        lines = ["x,y,activity"] + [f"{i},{i * 2},{label}" for i in range(steps)]
+        (folder / label).mkdir(parents=True)
+        (folder / label / name).write_text("\n".join(lines) + "\n\n")
+    (tmp_path / "labels.csv").write_text("file,label\nwalk_1.csv,0.5\nrun_2.csv,1.5\n")
+    from horovod_spark_ml import read_sequence_csvs
+
+    by_column = read_sequence_csvs(spark, str(folder), header=True, labelFrom="file", labelColumn="activity")
+    rows = {r.file: r for r in by_column.collect()}
+    assert rows["walk_1.csv"].sequence == [[0.0, 0.0], [1.0, 2.0], [2.0, 4.0]] and rows["walk_1.csv"].label == "walk"
+    assert len(rows["run_2.csv"].sequence) == 5 and rows["run_2.csv"].label == "run"
+    by_name = read_sequence_csvs(spark, str(folder), header=True, labelFrom=r"^([a-z]+)_\d+\.csv$")
+    assert {r.file: r.label for r in by_name.collect()} == {"walk_1.csv": "walk", "run_2.csv": "run"}
+    by_folder = read_sequence_csvs(spark, str(folder), header=True, labelFrom="parentDir")
+    assert {r.label for r in by_folder.collect()} == {"walk", "run"}
+    by_file = read_sequence_csvs(spark, str(folder), header=True, labelsFile=str(tmp_path / "labels.csv"))
+    assert {r.file: r.label for r in by_file.collect()} == {"walk_1.csv": 0.5, "run_2.csv": 1.5}
+    with pytest.raises(InputError, match="needs labelColumn"):
+        read_sequence_csvs(spark, str(folder), labelFrom="file")
