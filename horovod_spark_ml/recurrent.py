@@ -67,7 +67,9 @@ class _RecurrentEstimator(HorovodEstimator):
 
     def _target_fields(self, info, keras_model):
         if self.getLabelPerStep():
-            return [Field(LABEL, (keras_model.get_layer("sequence").output.shape[1],))]
+            # (steps, 1) for values, so the loss is per step (and masked per step) like the outputs.
+            steps = keras_model.get_layer("sequence").output.shape[1]
+            return [Field(LABEL, (steps,) if self._step_label_kind == "class" else (steps, 1))]
         return super()._target_fields(info, keras_model)
 
     def _network(self, features, output_dim):

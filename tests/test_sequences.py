@@ -59,6 +59,24 @@ def test_padding_changes_no_prediction(classifier, waves):
     assert np.allclose(spark_raw, outputs[0], atol=1e-5)
 
 
+def test_fitted_sequence_model_saves_and_loads(classifier, waves, tmp_path):
+    from horovod_spark_ml import LSTMClassificationModel
+    classifier.save(str(tmp_path / "lstm"))
+    reloaded = LSTMClassificationModel.load(str(tmp_path / "lstm"))
+    before = [r.probability for r in classifier.transform(waves[1]).orderBy("id").collect()]
+    after = [r.probability for r in reloaded.transform(waves[1]).orderBy("id").collect()]
+    assert np.allclose(before, after)
+
+
+def test_truncation_keeps_the_newest_or_the_oldest_steps(spark):
+    from horovod_spark_ml.sequence_input import SequenceFeatures
+    df = spark.createDataFrame([([1.0, 2.0, 3.0, 4.0],), ([5.0],)], "series array<double>")
+    newest = SequenceFeatures("series", steps=2, width=1, truncate="start")
+    oldest = SequenceFeatures("series", steps=2, width=1, truncate="end")
+    assert [tuple(r) for r in df.select(*newest.columns(df)).collect()] == [([3.0, 4.0], 2), ([5.0, 0.0], 1)]
+    assert [tuple(r) for r in df.select(*oldest.columns(df)).collect()] == [([1.0, 2.0], 2), ([5.0, 0.0], 1)]
+
+
 def test_gru_regressor_predicts_the_next_value_of_a_one_feature_series(waves, store):
     model = LSTMRegressor(**common(store, cell="gru", featuresCol="series", labelCol="nextValue", horizon=1,
                                    epochs=15)).fit(waves[0])
@@ -75,6 +93,19 @@ def test_bidirectional_tagger_predicts_a_label_per_step(waves, store):
     assert all(len(r.prediction) == min(len(r.sequence), 20) == len(r.probability) for r in rows)
     correct = sum(p == t for r in rows for p, t in zip(r.prediction, r.tags))
     assert correct / sum(len(r.prediction) for r in rows) >= 0.85
+
+
+def test_regressor_predicts_several_values_per_sequence_or_one_per_step(waves, store):
+    from pyspark.sql import functions as F
+    train = waves[0].withColumn("targets", F.array("nextValue", F.col("label")))
+    model = LSTMRegressor(**common(store, labelCol="targets", horizon=2, epochs=3)).fit(train)
+    assert isinstance(model.transform(waves[1]).schema["prediction"].dataType, VectorUDT)
+    with pytest.raises(InputError, match="holds 2 values per row but horizon=1"):
+        LSTMRegressor(**common(store, labelCol="targets")).fit(train)
+    tagger = LSTMRegressor(**common(store, featuresCol="series", labelCol="series", labelPerStep=True,
+                                    epochs=3)).fit(waves[0])
+    row = tagger.transform(waves[1]).first()
+    assert len(row.prediction) == len(row.series)
 
 
 @pytest.mark.parametrize("rows, message", [
@@ -114,5 +145,9 @@ def test_read_sequence_csvs_takes_labels_from_a_column_a_file_name_or_a_labels_f
     assert {r.label for r in by_folder.collect()} == {"walk", "run"}
     by_file = read_sequence_csvs(spark, str(folder), header=True, labelsFile=str(tmp_path / "labels.csv"))
     assert {r.file: r.label for r in by_file.collect()} == {"walk_1.csv": 0.5, "run_2.csv": 1.5}
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "s.csv").write_text("1,2,0\n3,4,0\n")
+    no_header = read_sequence_csvs(spark, str(tmp_path / "plain"), labelFrom="file", labelColumn=2).first()
+    assert no_header.sequence == [[1.0, 2.0], [3.0, 4.0]] and no_header.label == 0.0
     with pytest.raises(InputError, match="needs labelColumn"):
         read_sequence_csvs(spark, str(folder), labelFrom="file")
