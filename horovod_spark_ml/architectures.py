@@ -136,3 +136,30 @@ def build_rnn(steps, width, units, output_dim, *, cell="lstm", bidirectional=Fal
         x = recurrent(x, mask=mask)
     outputs = layers.Dense(output_dim, activation=output_activation, name="output")(x)
     return keras.Model({"sequence": sequence, "length": length}, outputs, name=f"{cell}_net")
+
+
+def build_autoencoder(input_dim, encoder_layers, *, activation="relu", tied=False, denoising=0.0, sparsity=0.0):
+    """A dense autoencoder with two outputs, ``code`` and ``reconstruction`` (linear, the input's size).
+
+    ``tied`` decoders reuse the transposed encoder kernels
+    (:class:`.layers.TiedAutoencoder`). ``denoising`` adds Gaussian noise of
+    that standard deviation to the input while training; ``sparsity`` is an
+    L1 penalty on the code.
+    """
+    from .layers import TiedAutoencoder
+    inputs = keras.Input((input_dim,), name="features")
+    x = layers.GaussianNoise(denoising, name="noise")(inputs) if denoising else inputs
+    if tied:
+        code, reconstruction = TiedAutoencoder(encoder_layers, activation, name="tied_autoencoder")(x)
+    else:
+        code = x
+        for i, units in enumerate(encoder_layers, start=1):
+            code = layers.Dense(units, activation=activation, name=f"encoder_{i}")(code)
+        reconstruction = code
+        for i, units in enumerate([*reversed(encoder_layers[:-1]), input_dim], start=1):
+            last = i == len(encoder_layers)
+            reconstruction = layers.Dense(units, activation=None if last else activation,
+                                          name=f"decoder_{i}")(reconstruction)
+    code = layers.ActivityRegularization(l1=sparsity, name="code")(code)
+    reconstruction = layers.Identity(name="reconstruction")(reconstruction)
+    return keras.Model(inputs, {"code": code, "reconstruction": reconstruction}, name="autoencoder")

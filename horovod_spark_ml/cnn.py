@@ -99,7 +99,7 @@ class CNNClassifier(HorovodClassifier, _CNNClassifierParams):
     def _row_group_bytes(self):
         return int(self.getRowGroupSizeMB() * 1024 * 1024)
 
-    def _build_keras_model(self, info, features):
+    def _build_keras_model(self, info, features, dataset):
         options = dict(dropout=self.getDropout(), l1=self.getL1(), l2=self.getL2(), batch_norm=self.getBatchNorm())
         if self.getArchitecture() == "alexnet" and self.isDefined(self.widthMultiplier):
             options["width"] = self.getWidthMultiplier()

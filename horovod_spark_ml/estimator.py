@@ -37,8 +37,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     def _label_cols(self):
         raise NotImplementedError
 
-    def _build_keras_model(self, info, features):
-        """The (uncompiled) Keras model to train, given the checked input."""
+    def _build_keras_model(self, info, features, dataset):
+        """The (uncompiled) Keras model to train, given the checked input (and the data, to pretrain on)."""
         raise NotImplementedError
 
     def _loss_and_metrics(self, info):
@@ -73,7 +73,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
 
         import keras
         keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
-        keras_model = self._build_keras_model(info, features)
+        keras_model = self._build_keras_model(info, features, dataset)
         loss, metrics = self._loss_and_metrics(info)
 
         staged = stage(features.usable_rows(dataset), self._staged_columns(dataset, features, label_cols, info),

@@ -88,9 +88,9 @@ class ArrayBatches:
 
 
 def _flat(outputs, rows):
-    """The model's outputs as one float64 matrix, several outputs side by side in their order."""
+    """The model's outputs as one float64 matrix, several side by side in their order (a dict's: by sorted name)."""
     if isinstance(outputs, dict):
-        outputs = list(outputs.values())
+        outputs = [outputs[name] for name in sorted(outputs)]
     if not isinstance(outputs, (list, tuple)):
         outputs = [outputs]
     return np.concatenate([np.asarray(o).reshape(rows, -1) for o in outputs], axis=1).astype(np.float64)

@@ -167,7 +167,7 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
     def _loss_weights(self):
         return self.getLossWeights() if self.isDefined(self.lossWeights) else None
 
-    def _build_keras_model(self, info, features):
+    def _build_keras_model(self, info, features, dataset):
         if not (self.isDefined(self.frozenLayers) or self.isDefined(self.trainableLayers)):
             return self.getModel()
         original = self.getModel()

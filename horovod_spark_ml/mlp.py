@@ -59,7 +59,7 @@ class MLPClassifier(HorovodClassifier, _MLPClassifierParams):
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
-    def _build_keras_model(self, info, features):
+    def _build_keras_model(self, info, features, dataset):
         return build_mlp(info.num_features, self.getHiddenLayers(), info.num_classes,
                          activation=self.getActivation(), dropout=self.getDropout(), l1=self.getL1(),
                          l2=self.getL2(), batch_norm=self.getBatchNorm())
@@ -109,7 +109,7 @@ class MLPRegressor(HorovodEstimator, _MLPRegressorParams):
     def _label_cols(self):
         return self.getLabelCols() if self.isDefined(self.labelCols) else [self.getLabelCol()]
 
-    def _build_keras_model(self, info, features):
+    def _build_keras_model(self, info, features, dataset):
         return build_mlp(info.num_features, self.getHiddenLayers(), info.num_targets,
                          activation=self.getActivation(), dropout=self.getDropout(), l1=self.getL1(),
                          l2=self.getL2(), batch_norm=self.getBatchNorm())

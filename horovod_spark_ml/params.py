@@ -126,6 +126,30 @@ HasHorizon = _param_mixin(
     "horizon", "number of values predicted per sequence (e.g. the next horizon values of a series); labelCol "
     "then holds a Vector or array of that many", TypeConverters.toInt)
 
+# Unsupervised
+HasEncoderLayers = _param_mixin("encoderLayers", "sizes of the encoder's layers; the last is the code",
+                                TypeConverters.toListInt)
+HasTiedWeights = _param_mixin("tiedWeights", "the decoder uses the transposed encoder weights",
+                              TypeConverters.toBoolean)
+HasDenoising = _param_mixin(
+    "denoising", "standard deviation of the Gaussian noise added to the input while training (0: off)",
+    TypeConverters.toFloat)
+HasSparsity = _param_mixin("sparsity", "L1 penalty on the code (0: off)", TypeConverters.toFloat)
+HasReconstructionCol = _param_mixin(
+    "reconstructionCol", "column of the reconstructed input (a Vector); \"\" for none", TypeConverters.toString)
+HasReconstructionErrorCol = _param_mixin(
+    "reconstructionErrorCol", "column of each row's mean squared reconstruction error, usable as an anomaly "
+    "score; \"\" for none", TypeConverters.toString)
+HasHiddenUnits = _param_mixin("hiddenUnits", "number of hidden units", TypeConverters.toInt)
+HasVisibleType = _param_mixin(
+    "visibleType", "visible units: 'binary' (values in [0, 1]) or 'gaussian' (standardised values)",
+    TypeConverters.toString)
+HasCdSteps = _param_mixin("cdSteps", "Gibbs steps of contrastive divergence (CD-k)", TypeConverters.toInt)
+HasPretrainEpochs = _param_mixin(
+    "pretrainEpochs", "epochs of RBM pretraining for each hidden layer (0: no pretraining)", TypeConverters.toInt)
+HasPretrainLearningRate = _param_mixin(
+    "pretrainLearningRate", "SGD learning rate of the RBM pretraining", TypeConverters.toFloat)
+
 # Training
 HasOptimizer = _param_mixin(
     "optimizer", "Keras optimizer: a name such as 'adam' or 'sgd', or a Keras optimizer (kept as its config)",

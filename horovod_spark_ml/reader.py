@@ -33,7 +33,7 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     from petastorm import make_batch_reader
     from petastorm.tf_utils import make_petastorm_dataset
 
-    columns = [f.column for f in [*inputs, *targets]]
+    columns = list(dict.fromkeys(f.column for f in [*inputs, *targets]))  # an autoencoder's target is its input
     if images is not None and images.kind == "struct":
         from .image_decoding import CHANNELS, HEIGHT, WIDTH
         columns += [HEIGHT, WIDTH, CHANNELS]

@@ -124,7 +124,7 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
-    def _build_keras_model(self, info, features):
+    def _build_keras_model(self, info, features, dataset):
         return self._network(features, features.num_classes if self.getLabelPerStep() else info.num_classes)
 
     def _create_model(self, model_bytes, history, info):
@@ -201,7 +201,7 @@ class LSTMRegressor(_RecurrentEstimator, _LSTMRegressorParams):
             return []
         return self.getLabelCols() if self.isDefined(self.labelCols) else [self.getLabelCol()]
 
-    def _build_keras_model(self, info, features):
+    def _build_keras_model(self, info, features, dataset):
         if not self.getLabelPerStep() and info.num_targets != self.getHorizon():
             label = ", ".join(self._label_cols())
             raise InputError(f"labelCol '{label}' holds {info.num_targets} values per row but horizon="

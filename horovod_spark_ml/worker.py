@@ -77,7 +77,8 @@ def _train(job):
     keras.utils.set_random_seed(job.seed + rank)  # dropout and shuffling differ per rank
     model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     model.compile(optimizer=distributed_optimizer(_optimizer(job.optimizer, job.learning_rate)),
-                  loss=_deserialize(job.loss), loss_weights=job.loss_weights, metrics=_deserialize(job.metrics),
+                  loss=_deserialize(job.loss), loss_weights=job.loss_weights,
+                  metrics=_deserialize(job.metrics) or None,  # [] would still expect a target per output
                   jit_compile=False)
     broadcast_weights(model)
     if rank == 0:
