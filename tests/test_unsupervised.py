@@ -33,13 +33,17 @@ def common(store, **params):
 
 
 def test_autoencoder_scores_injected_outliers_highest(spark, pixels, store):
+    """Trained on digits, it reconstructs held-out digits well and injected noise and inverted digits badly."""
+    from pyspark.ml.functions import vector_to_array
     rng = np.random.default_rng(0)
-    outliers = spark.createDataFrame([(array,) for array in rng.uniform(0, 1, size=(40, 64)).tolist()], ["values"])
-    data = (pixels[0].select("pixels", F.lit(0.0).alias("outlier"))
-            .union(outliers.select(array_to_vector("values").alias("pixels"), F.lit(1.0).alias("outlier"))))
-    model = Autoencoder(**common(store, encoderLayers=[32, 8], denoising=0.05, epochs=15, learningRate=0.003,
-                                 reconstructionErrorCol="anomalyScore", reconstructionCol="reconstruction")).fit(data)
-    scored = model.transform(data)
+    noise = spark.createDataFrame([(v,) for v in rng.uniform(0, 1, size=(20, 64)).tolist()], ["values"])
+    inverted = pixels[0].limit(20).select(F.transform(vector_to_array("pixels"), lambda v: 1 - v).alias("values"))
+    outliers = noise.union(inverted).select(array_to_vector("values").alias("pixels"), F.lit(1.0).alias("outlier"))
+    scored_rows = pixels[1].select("pixels", F.lit(0.0).alias("outlier")).union(outliers)
+    model = Autoencoder(**common(store, encoderLayers=[32, 8], denoising=0.05, epochs=20, learningRate=0.003,
+                                 reconstructionErrorCol="anomalyScore", reconstructionCol="reconstruction")
+                        ).fit(pixels[0])
+    scored = model.transform(scored_rows)
     row = scored.first()
     assert len(row.code) == 8 and len(row.reconstruction) == 64
     auc = BinaryClassificationEvaluator(rawPredictionCol="anomalyScore", labelCol="outlier").evaluate(scored)
@@ -64,12 +68,12 @@ def test_tied_sparse_autoencoder_reduces_features_for_a_classifier_in_cross_vali
 
 @pytest.fixture(scope="module")
 def rbm(pixels, store):
-    return RBM(**common(store, hiddenUnits=32, epochs=6, learningRate=0.1)).fit(pixels[0])
+    return RBM(**common(store, hiddenUnits=32, epochs=6, learningRate=0.1, batchSize=16)).fit(pixels[0])
 
 
 def test_rbm_reconstruction_error_goes_down_and_hidden_features_come_out(rbm, pixels, tmp_path):
     errors = rbm.history["reconstruction_error"]
-    assert len(errors) == 6 and errors[-1] < 0.8 * errors[0]
+    assert len(errors) == 6 and errors[-1] < 0.85 * errors[0]
     hidden = [r.hidden for r in rbm.transform(pixels[1]).select("hidden").collect()]
     assert len(hidden[0]) == 32 and all(0.0 <= v <= 1.0 for h in hidden for v in h)
     rbm.save(str(tmp_path / "rbm"))
