@@ -17,8 +17,8 @@ from .sequence_files import read_sequence_csvs
 from .unsupervised import RBM, Autoencoder, AutoencoderModel, RBMModel
 
 __all__ = ["Autoencoder", "AutoencoderModel", "RBM", "RBMModel", "DBNClassifier", "DBNClassificationModel",
-           "DBNRegressor", "DBNRegressionModel", "CNNClassifier", "CNNClassificationModel", "KerasEstimator", "KerasModel", "LSTMClassifier",
-           "LSTMClassificationModel", "LSTMRegressor", "LSTMRegressionModel", "MLPClassifier",
-           "MLPClassificationModel", "MLPRegressor", "MLPRegressionModel", "read_images", "read_sequence_csvs",
-           "InputError", "TrainingError"]
+           "DBNRegressor", "DBNRegressionModel", "CNNClassifier", "CNNClassificationModel", "KerasEstimator",
+           "KerasModel", "LSTMClassifier", "LSTMClassificationModel", "LSTMRegressor", "LSTMRegressionModel",
+           "MLPClassifier", "MLPClassificationModel", "MLPRegressor", "MLPRegressionModel", "read_images",
+           "read_sequence_csvs", "InputError", "TrainingError"]
 __version__ = "0.1.0"

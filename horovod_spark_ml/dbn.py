@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from .architectures import build_mlp
 from .estimator import HorovodClassifier, HorovodEstimator
-from .model import ClassificationModel, HorovodModel, vector
+from .model import ClassificationModel, HorovodModel, RegressionModel
 from .params import (FeatureParams, HasCdSteps, HasDropout, HasHiddenLayers, HasLabelCol, HasPredictionCol,
                      HasPretrainEpochs, HasPretrainLearningRate, HasProbabilityCol, HasRawPredictionCol,
                      HasVisibleType, TrainingParams)
@@ -168,12 +168,10 @@ class DBNRegressor(_DBNEstimator, _DBNRegressorParams):
         return "mean_squared_error", ["mean_absolute_error"]
 
     def _create_model(self, model_bytes, history, info):
-        model = DBNRegressionModel(model_bytes, history, info.num_features)
-        model.numTargets = info.num_targets
-        return model
+        return DBNRegressionModel(model_bytes, history, info.num_features, info.num_targets)
 
 
-class DBNRegressionModel(_DBNModelMixin, _DBNRegressorParams):
+class DBNRegressionModel(_DBNModelMixin, RegressionModel, _DBNRegressorParams):
     """A fitted :class:`DBNRegressor`: a double prediction (a Vector for several targets).
 
     Example::
@@ -181,18 +179,6 @@ class DBNRegressionModel(_DBNModelMixin, _DBNRegressorParams):
         >>> DBNRegressor(numProc=2).fit(train).transform(test).select("prediction").show()
     """
 
-    def __init__(self, model_bytes=None, history=None, numFeatures=None):
-        super().__init__(model_bytes, history, numFeatures)
+    def __init__(self, model_bytes=None, history=None, numFeatures=None, numTargets=1):
+        super().__init__(model_bytes, history, numFeatures, numTargets)
         self._set_defaults()
-        self.numTargets = 1
-
-    def _output_columns(self, struct, dataset):
-        raw = struct["raw"]
-        return [(self.getPredictionCol(), raw[0] if self.numTargets == 1 else vector(raw), None)]
-
-    def _extra_metadata(self):
-        return {**super()._extra_metadata(), "numTargets": self.numTargets}
-
-    def _restore_extra(self, metadata):
-        super()._restore_extra(metadata)
-        self.numTargets = metadata.get("numTargets", 1)

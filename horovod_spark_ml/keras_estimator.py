@@ -116,7 +116,8 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
 
     @keyword_only
     def __init__(self, *, model=None, loss=None, lossWeights=None, metrics=None, featuresCol="features",
-                 featuresCols=None, labelCol="label", labelCols=None, predictionCol="prediction", frozenLayers=None, trainableLayers=None,
+                 featuresCols=None, labelCol="label", labelCols=None, predictionCol="prediction", frozenLayers=None,
+                 trainableLayers=None,
                  optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1):
         super().__init__()

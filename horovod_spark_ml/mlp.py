@@ -10,7 +10,7 @@ from pyspark import keyword_only
 
 from .architectures import build_mlp
 from .estimator import HorovodClassifier, HorovodEstimator
-from .model import ClassificationModel, HorovodModel, vector
+from .model import ClassificationModel, RegressionModel
 from .params import (FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
                      HasRawPredictionCol, MLPParams, TrainingParams)
 
@@ -121,7 +121,7 @@ class MLPRegressor(HorovodEstimator, _MLPRegressorParams):
         return MLPRegressionModel(model_bytes, history, info.num_features, info.num_targets)
 
 
-class MLPRegressionModel(HorovodModel, _MLPRegressorParams):
+class MLPRegressionModel(RegressionModel, _MLPRegressorParams):
     """A fitted :class:`MLPRegressor`: adds the prediction column (double, or Vector for several targets).
 
     Example::
@@ -131,18 +131,5 @@ class MLPRegressionModel(HorovodModel, _MLPRegressorParams):
     """
 
     def __init__(self, model_bytes=None, history=None, numFeatures=None, numTargets=1):
-        super().__init__(model_bytes, history, numFeatures)
+        super().__init__(model_bytes, history, numFeatures, numTargets)
         self._set_defaults()
-        #: number of targets predicted per row
-        self.numTargets = numTargets
-
-    def _output_columns(self, struct, dataset):
-        raw = struct["raw"]
-        return [(self.getPredictionCol(), raw[0] if self.numTargets == 1 else vector(raw), None)]
-
-    def _extra_metadata(self):
-        return {**super()._extra_metadata(), "numTargets": self.numTargets}
-
-    def _restore_extra(self, metadata):
-        super()._restore_extra(metadata)
-        self.numTargets = metadata.get("numTargets", 1)

@@ -148,3 +148,23 @@ class ClassificationModel(HorovodModel):
         super()._restore_extra(metadata)
         self.numClasses = metadata.get("numClasses")
         self.classLabels = metadata.get("classLabels")
+
+
+class RegressionModel(HorovodModel):
+    """Base of the fitted regressors: ``predictionCol`` is a double, or a Vector for several targets."""
+
+    def __init__(self, model_bytes=None, history=None, numFeatures=None, numTargets=1):
+        super().__init__(model_bytes, history, numFeatures)
+        #: number of targets predicted per row
+        self.numTargets = numTargets
+
+    def _output_columns(self, struct, dataset):
+        raw = struct["raw"]
+        return [(self.getPredictionCol(), raw[0] if self.numTargets == 1 else vector(raw), None)]
+
+    def _extra_metadata(self):
+        return {**super()._extra_metadata(), "numTargets": self.numTargets}
+
+    def _restore_extra(self, metadata):
+        super()._restore_extra(metadata)
+        self.numTargets = metadata.get("numTargets", 1)

@@ -57,7 +57,8 @@ def _to_loss_json(value):
 
 
 # Columns
-HasFeaturesCol = _param_mixin("featuresCol", "features column: a Vector or an array of numbers", TypeConverters.toString)
+HasFeaturesCol = _param_mixin("featuresCol", "features column: a Vector or an array of numbers",
+                              TypeConverters.toString)
 HasFeaturesCols = _param_mixin(
     "featuresCols", "numeric columns used as features instead of featuresCol", TypeConverters.toListString)
 HasLabelCol = _param_mixin("labelCol", "label column", TypeConverters.toString)

@@ -235,7 +235,8 @@ def _array_stats(prefix, array):
 
 
 def _scalar_stats(prefix, value):
-    return [count_where(value.isNull()).alias(f"{prefix}_null"), count_where(_nonfinite(value)).alias(f"{prefix}_nonfinite")]
+    return [count_where(value.isNull()).alias(f"{prefix}_null"),
+            count_where(_nonfinite(value)).alias(f"{prefix}_nonfinite")]
 
 
 def _feature_stats(df, features_col, features_cols, prefix):

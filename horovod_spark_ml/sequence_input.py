@@ -71,10 +71,12 @@ class SequenceFeatures:
         if nested:
             widths = F.transform(sequence, lambda s: F.size(s))
             stats += [count_where(F.array_min(widths) != F.array_max(widths)).alias("seq_ragged"),
-                      F.min(F.array_min(widths)).alias("seq_min_width"), F.max(F.array_max(widths)).alias("seq_max_width")]
+                      F.min(F.array_min(widths)).alias("seq_min_width"),
+                      F.max(F.array_max(widths)).alias("seq_max_width")]
         if self.step_labels:
             labels = F.col(self.step_labels[0]).cast("array<double>")
-            stats += [count_where(labels.isNull() | F.exists(labels, lambda x: x.isNull() | F.isnan(x))).alias("sl_null"),
+            missing = labels.isNull() | F.exists(labels, lambda x: x.isNull() | F.isnan(x))
+            stats += [count_where(missing).alias("sl_null"),
                       count_where(F.size(labels) != F.size(sequence)).alias("sl_misaligned"),
                       count_where(F.exists(labels, lambda x: x != F.floor(x))).alias("sl_fraction"),
                       F.min(F.array_min(labels)).alias("sl_min"), F.max(F.array_max(labels)).alias("sl_max")]
