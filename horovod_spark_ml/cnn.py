@@ -9,7 +9,6 @@ from pyspark import keyword_only
 from pyspark.sql import functions as F
 
 from .architectures import build_alexnet, build_lenet
-from .errors import InputError
 from .estimator import HorovodClassifier
 from .image_decoding import ImageBatches
 from .image_input import ImageFeatures
@@ -74,9 +73,9 @@ class CNNClassifier(HorovodClassifier, _CNNClassifierParams):
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
-    def _check_params(self, dataset):
+    def _param_checks(self):
         size, shape = self.getImageSize(), self.getInputShape() if self.isDefined(self.inputShape) else None
-        checks = [
+        return super()._param_checks() + [
             ("architecture", self.getArchitecture(), self.getArchitecture() in _ARCHITECTURES,
              f"one of {', '.join(_ARCHITECTURES)}"),
             ("imageSize", size, len(size) == 2 and min(size) > 0, "[height, width], both positive"),
@@ -88,10 +87,6 @@ class CNNClassifier(HorovodClassifier, _CNNClassifierParams):
              "'skip' or 'raise'"),
             ("rowGroupSizeMB", self.getRowGroupSizeMB(), self.getRowGroupSizeMB() > 0, "positive"),
         ]
-        for name, value, ok, expected in checks:
-            if not ok:
-                raise InputError(f"{name}={value} is invalid: it must be {expected}")
-        return super()._check_params(dataset)
 
     def _feature_input(self):
         return self._image_features()

@@ -62,7 +62,7 @@ class _DBNEstimator(HorovodEstimator):
             rbm = RBM(featuresCol=column, outputCol=f"{column}_{i}", hiddenUnits=units,
                       visibleType=self.getVisibleType() if i == 1 else "binary", cdSteps=self.getCdSteps(),
                       epochs=self.getPretrainEpochs(), learningRate=self.getPretrainLearningRate(),
-                      batchSize=self.getBatchSize(), numProc=self._check_params(dataset), seed=self.getSeed(),
+                      batchSize=self.getBatchSize(), numProc=self._num_proc(dataset), seed=self.getSeed(),
                       storePath=self.getStorePath(), verbose=self.getVerbose()).fit(layer_input)
             rbms.append(rbm.getKerasModel())
             history.append(rbm.history)

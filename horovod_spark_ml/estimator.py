@@ -96,23 +96,25 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         model.epochSeconds = result["epoch_seconds"]
         return self._copyValues(model)
 
-    def _features_cols(self):
-        return self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
+    def _num_proc(self, dataset):
+        return (self.getNumProc() if self.isDefined(self.numProc)
+                else dataset.sparkSession.sparkContext.defaultParallelism)
 
     def _check_params(self, dataset):
-        """Check param values; return the number of ranks."""
-        num_proc = (self.getNumProc() if self.isDefined(self.numProc)
-                    else dataset.sparkSession.sparkContext.defaultParallelism)
-        checks = [("numProc", num_proc, num_proc >= 1, "at least 1"),
-                  ("batchSize", self.getBatchSize(), self.getBatchSize() >= 1, "at least 1"),
-                  ("epochs", self.getEpochs(), self.getEpochs() >= 1, "at least 1"),
-                  ("validationSplit", self.getValidationSplit(), 0 <= self.getValidationSplit() < 1, "in [0, 1)"),
-                  ("earlyStoppingPatience", self.getEarlyStoppingPatience(), self.getEarlyStoppingPatience() >= 0,
-                   "0 (off) or more")]
-        for name, value, ok, expected in checks:
+        """Check param values, raising on the first bad one; return the number of ranks."""
+        num_proc = self._num_proc(dataset)
+        for name, value, ok, expected in [("numProc", num_proc, num_proc >= 1, "at least 1"), *self._param_checks()]:
             if not ok:
                 raise InputError(f"{name}={value} is invalid: it must be {expected}")
         return num_proc
+
+    def _param_checks(self):
+        """``(name, value, ok, expected)`` for each param value to check; subclasses add their own."""
+        return [("batchSize", self.getBatchSize(), self.getBatchSize() >= 1, "at least 1"),
+                ("epochs", self.getEpochs(), self.getEpochs() >= 1, "at least 1"),
+                ("validationSplit", self.getValidationSplit(), 0 <= self.getValidationSplit() < 1, "in [0, 1)"),
+                ("earlyStoppingPatience", self.getEarlyStoppingPatience(), self.getEarlyStoppingPatience() >= 0,
+                 "0 (off) or more")]
 
     def _check_validation_rows(self, info, num_proc):
         expected = int(info.rows * self.getValidationSplit())

@@ -12,11 +12,9 @@ Example::
     ['path', 'image', 'className']
     >>> read_images(spark, "/data/pets", labelFrom=r"^([a-z]+)_\\d+\\.jpg$")   # cat_12.jpg -> 'cat'
 """
-import re
-
 from pyspark.sql import functions as F
 
-from .errors import InputError
+from .path_labels import check_label_pattern, path_label
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "gif", "bmp")
 
@@ -29,22 +27,12 @@ def read_images(spark, path, labelFrom="parentDir", extensions=IMAGE_EXTENSIONS)
     (``className`` is null where it does not match), or None for no
     ``className``. Only files ending in one of ``extensions`` (any case) are read.
     """
-    if labelFrom not in (None, "parentDir"):
-        try:
-            pattern = re.compile(labelFrom)
-        except re.error as e:
-            raise InputError(f"labelFrom '{labelFrom}' is not a valid regular expression ({e})") from None
-        if pattern.groups != 1:
-            raise InputError(f"labelFrom '{labelFrom}' has {pattern.groups} groups; it needs exactly one, "
-                             "around the part of the file name that is the class, e.g. r'^([a-z]+)_\\d+'")
+    if labelFrom is not None:
+        check_label_pattern(labelFrom)
     glob = "*.{" + ",".join(sorted({v for e in extensions for v in (e.lower(), e.upper())})) + "}"
     files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
              .option("pathGlobFilter", glob).load(path))
     df = files.select("path", F.col("content").alias("image"))
     if labelFrom is None:
         return df
-    parts = F.split(F.col("path"), "/")
-    if labelFrom == "parentDir":
-        return df.withColumn("className", F.element_at(parts, -2))
-    name = F.element_at(parts, -1)
-    return df.withColumn("className", F.when(name.rlike(labelFrom), F.regexp_extract(name, labelFrom, 1)))
+    return df.withColumn("className", path_label(F.col("path"), labelFrom))

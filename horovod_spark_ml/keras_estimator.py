@@ -83,8 +83,8 @@ class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasLabelCols, HasPredict
     def _feature_input_of(self, keras_model):
         if len(keras_model.inputs) > 1:
             return MultiInputFeatures(self.getFeaturesCols(), keras_model)
-        features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
-        return NumericFeatures(self.getFeaturesCol(), features_cols, math.prod(keras_model.inputs[0].shape[1:]))
+        return NumericFeatures(self.getFeaturesCol(), self._features_cols(),
+                               math.prod(keras_model.inputs[0].shape[1:]))
 
 
 class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):

@@ -80,8 +80,7 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
 
     def _feature_input(self):
         """Where the features come from (as in training; see :class:`.schema.NumericFeatures`)."""
-        features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
-        return NumericFeatures(self.getFeaturesCol(), features_cols)
+        return NumericFeatures(self.getFeaturesCol(), self._features_cols())
 
     def _inference_input(self, dataset):
         """The features for inference as one column, and how its Arrow batches become model inputs."""

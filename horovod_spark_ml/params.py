@@ -198,6 +198,9 @@ class TrainingParams(HasOptimizer, HasLearningRate, HasBatchSize, HasEpochs, Has
 class FeatureParams(HasFeaturesCol, HasFeaturesCols):
     """Where the features come from: featuresCol, or featuresCols when set."""
 
+    def _features_cols(self):
+        return self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
+
 
 class MLPParams(HasHiddenLayers, HasActivation, HasDropout, HasL1, HasL2, HasBatchNorm):
     """Architecture params of the multilayer perceptron."""

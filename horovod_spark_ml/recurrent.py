@@ -42,18 +42,14 @@ class _RecurrentEstimator(HorovodEstimator):
 
     _step_label_kind = None
 
-    def _check_params(self, dataset):
-        checks = [("cell", self.getCell(), self.getCell() in RNN_CELLS, f"one of {', '.join(RNN_CELLS)}"),
-                  ("units", self.getUnits(), len(self.getUnits()) > 0 and min(self.getUnits()) > 0,
-                   "a non-empty list of positive sizes"),
-                  ("truncateFrom", self.getTruncateFrom(), self.getTruncateFrom() in ("start", "end"),
-                   "'start' or 'end'"),
-                  ("maxLength", self.getMaxLength() if self.isDefined(self.maxLength) else None,
-                   not self.isDefined(self.maxLength) or self.getMaxLength() > 0, "positive")]
-        for name, value, ok, expected in checks:
-            if not ok:
-                raise InputError(f"{name}={value} is invalid: it must be {expected}")
-        return super()._check_params(dataset)
+    def _param_checks(self):
+        return super()._param_checks() + [
+            ("cell", self.getCell(), self.getCell() in RNN_CELLS, f"one of {', '.join(RNN_CELLS)}"),
+            ("units", self.getUnits(), len(self.getUnits()) > 0 and min(self.getUnits()) > 0,
+             "a non-empty list of positive sizes"),
+            ("truncateFrom", self.getTruncateFrom(), self.getTruncateFrom() in ("start", "end"), "'start' or 'end'"),
+            ("maxLength", self.getMaxLength() if self.isDefined(self.maxLength) else None,
+             not self.isDefined(self.maxLength) or self.getMaxLength() > 0, "positive")]
 
     def _feature_input(self):
         return self._sequence_features(label_kind=self._step_label_kind)

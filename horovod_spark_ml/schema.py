@@ -12,6 +12,7 @@ Example::
     >>> info.num_features, info.num_classes
     (64, 10)
 """
+import math
 from dataclasses import dataclass, field
 
 from pyspark.ml.functions import vector_to_array
@@ -20,6 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, NumericType
 
 from .errors import InputError
+from .layout import Field
 
 FEATURES = "features"  # name of the staged features column
 LABEL = "label"        # name of the staged label column
@@ -89,7 +91,6 @@ class NumericFeatures:
 
     def fields(self, keras_model):
         """The staged column feeds the model's one input, reshaped to its shape."""
-        from .layout import Field
         return [Field(self.staged, tuple(keras_model.inputs[0].shape[1:]))]
 
 
@@ -103,7 +104,6 @@ class MultiInputFeatures:
     spec = None
 
     def __init__(self, columns, keras_model):
-        import math
         self.names = [tensor.name for tensor in keras_model.inputs]
         self.shapes = [tuple(tensor.shape[1:]) for tensor in keras_model.inputs]
         self.parts = [NumericFeatures(column, num_features=math.prod(shape), prefix=f"in{i}", staged=f"input_{i}")
@@ -126,7 +126,6 @@ class MultiInputFeatures:
         return [column for part in self.parts for column in part.columns(df)]
 
     def fields(self, keras_model):
-        from .layout import Field
         return [Field(part.staged, shape, name) for part, shape, name in zip(self.parts, self.shapes, self.names)]
 
 

@@ -19,6 +19,7 @@ import re
 from pyspark.sql import functions as F
 
 from .errors import InputError
+from .path_labels import check_label_pattern, path_label
 
 
 def read_sequence_csvs(spark, path, *, header=False, sep=",", labelFrom=None, labelColumn=None, labelsFile=None):
@@ -60,10 +61,8 @@ def read_sequence_csvs(spark, path, *, header=False, sep=",", labelFrom=None, la
     columns = ["path", "file", sequence.alias("sequence")]
     if labelFrom == "file":
         columns.append(label.alias("label"))
-    elif labelFrom == "parentDir":
-        columns.append(F.element_at(F.split("path", "/"), -2).alias("label"))
     elif labelFrom is not None:
-        columns.append(F.when(F.col("file").rlike(labelFrom), F.regexp_extract("file", labelFrom, 1)).alias("label"))
+        columns.append(path_label(F.col("path"), labelFrom).alias("label"))
     result = df.select(*columns)
     if labelFrom == "file":
         result = _numeric_if_possible(result, "label")
@@ -75,8 +74,9 @@ def read_sequence_csvs(spark, path, *, header=False, sep=",", labelFrom=None, la
 
 def _numeric_if_possible(df, name):
     """Cast a string column to double when every non-null value is a number (one small aggregation)."""
-    numeric = df.agg(F.count(F.when(F.col(name).isNotNull() & F.col(name).cast("double").isNull(), 1))).first()[0]
-    return df.withColumn(name, F.col(name).cast("double")) if numeric == 0 else df
+    text = F.col(name).isNotNull() & F.col(name).cast("double").isNull()
+    non_numeric = df.agg(F.count(F.when(text, 1))).first()[0]
+    return df.withColumn(name, F.col(name).cast("double")) if non_numeric == 0 else df
 
 
 def _check_label_args(header, label_from, label_column, labels_file):
@@ -89,11 +89,5 @@ def _check_label_args(header, label_from, label_column, labels_file):
         if not header and not str(label_column).isdigit():
             raise InputError(f"labelColumn '{label_column}' is a name but header=False; give a 0-based index, or "
                              "header=True")
-    elif label_from not in (None, "parentDir"):
-        try:
-            groups = re.compile(label_from).groups
-        except re.error as e:
-            raise InputError(f"labelFrom '{label_from}' is not a valid regular expression ({e})") from None
-        if groups != 1:
-            raise InputError(f"labelFrom '{label_from}' has {groups} groups; it needs exactly one, around the part "
-                             "of the file name that is the label")
+    elif label_from is not None:
+        check_label_pattern(label_from)

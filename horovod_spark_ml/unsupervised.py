@@ -8,7 +8,6 @@ from pyspark import keyword_only
 from pyspark.sql import functions as F
 
 from .architectures import build_autoencoder
-from .errors import InputError
 from .estimator import HorovodEstimator
 from .layout import Field
 from .model import HorovodModel, vector
@@ -58,13 +57,12 @@ class Autoencoder(HorovodEstimator, _AutoencoderParams):
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
-    def _check_params(self, dataset):
+    def _param_checks(self):
         layers = self.getEncoderLayers()
-        if not layers or min(layers) < 1:
-            raise InputError(f"encoderLayers={layers} is invalid: it must be a non-empty list of positive sizes")
-        if self.getDenoising() < 0 or self.getSparsity() < 0:
-            raise InputError("denoising and sparsity must be 0 (off) or positive")
-        return super()._check_params(dataset)
+        return super()._param_checks() + [
+            ("encoderLayers", layers, len(layers) > 0 and min(layers) >= 1, "a non-empty list of positive sizes"),
+            ("denoising", self.getDenoising(), self.getDenoising() >= 0, "0 (off) or positive"),
+            ("sparsity", self.getSparsity(), self.getSparsity() >= 0, "0 (off) or positive")]
 
     def _label_cols(self):
         return []
@@ -101,8 +99,7 @@ class AutoencoderModel(HorovodModel, _AutoencoderParams):
         code_size = self.getKerasModel().get_layer("code").output.shape[-1]
         raw = struct["raw"]  # the code, then the reconstruction (outputs in name order)
         reconstruction = F.slice(raw, code_size + 1, self.numFeatures)
-        features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
-        given = features_array(dataset, self.getFeaturesCol(), features_cols)
+        given = features_array(dataset, self.getFeaturesCol(), self._features_cols())
         squared = F.zip_with(given, reconstruction, lambda a, b: (a - b) * (a - b))
         error = F.aggregate(squared, F.lit(0.0), lambda total, x: total + x) / self.numFeatures
         return [(self.getOutputCol(), vector(F.slice(raw, 1, code_size)), None),
@@ -148,15 +145,11 @@ class RBM(HorovodEstimator, _RBMParams):
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
-    def _check_params(self, dataset):
-        checks = [("hiddenUnits", self.getHiddenUnits(), self.getHiddenUnits() >= 1, "at least 1"),
-                  ("visibleType", self.getVisibleType(), self.getVisibleType() in VISIBLE_TYPES,
-                   "'binary' or 'gaussian'"),
-                  ("cdSteps", self.getCdSteps(), self.getCdSteps() >= 1, "at least 1")]
-        for name, value, ok, expected in checks:
-            if not ok:
-                raise InputError(f"{name}={value} is invalid: it must be {expected}")
-        return super()._check_params(dataset)
+    def _param_checks(self):
+        return super()._param_checks() + [
+            ("hiddenUnits", self.getHiddenUnits(), self.getHiddenUnits() >= 1, "at least 1"),
+            ("visibleType", self.getVisibleType(), self.getVisibleType() in VISIBLE_TYPES, "'binary' or 'gaussian'"),
+            ("cdSteps", self.getCdSteps(), self.getCdSteps() >= 1, "at least 1")]
 
     def _feature_input(self):
         return _RBMFeatures(self.getFeaturesCol(), self._features_cols())
@@ -190,8 +183,7 @@ class RBMModel(HorovodModel, _RBMParams):
         self._set_defaults()
 
     def _feature_input(self):
-        features_cols = self.getFeaturesCols() if self.isDefined(self.featuresCols) else None
-        return _RBMFeatures(self.getFeaturesCol(), features_cols)
+        return _RBMFeatures(self.getFeaturesCol(), self._features_cols())
 
     def _output_columns(self, struct, dataset):
         return [(self.getOutputCol(), vector(struct["raw"]), None)]

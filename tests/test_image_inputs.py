@@ -85,3 +85,12 @@ def test_null_images_are_rejected(spark, store):
 def test_invalid_image_params_are_named(spark, digit_folder, store, params, message):
     with pytest.raises(InputError, match=message):
         cnn(store, **params).fit(labelled(spark, digit_folder))
+
+
+def test_pixel_arrays_of_the_wrong_size_for_input_shape_are_rejected(digits, store):
+    from pyspark.ml.feature import VectorAssembler
+    pixels = VectorAssembler(inputCols=[f"p{i}" for i in range(64)], outputCol="pixels").transform(digits[0])
+    df = pixels.withColumn("label", F.lit(0.0))
+    with pytest.raises(InputError, match="featuresCol 'pixels' has 64 features per row but the Keras model's "
+                                         "input expects 48"):
+        cnn(store, featuresCol="pixels", inputShape=[4, 4, 3]).fit(df)

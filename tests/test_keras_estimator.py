@@ -100,3 +100,10 @@ def test_a_multi_input_model_needs_one_features_column_per_input(blobs, store):
     net = keras.Model([a, b], keras.layers.Dense(3)(keras.layers.Concatenate()([a, b])))
     with pytest.raises(InputError, match=r"the model has 2 inputs \(left, right\), so featuresCols needs one column"):
         KerasEstimator(model=net, loss="mse", featuresCols=["features"], storePath=store).fit(blobs)
+
+
+def test_a_multi_output_model_needs_one_label_column_per_output(blobs, store):
+    inputs = keras.Input((4,), name="features")
+    net = keras.Model(inputs, [keras.layers.Dense(3, name="kind")(inputs), keras.layers.Dense(1, name="size")(inputs)])
+    with pytest.raises(InputError, match=r"the model has 2 outputs \(kind, size\), so labelCols needs one column"):
+        KerasEstimator(model=net, loss="mse", labelCols=["label"], storePath=store).fit(blobs)

@@ -151,3 +151,37 @@ def test_read_sequence_csvs_takes_labels_from_a_column_a_file_name_or_a_labels_f
     assert no_header.sequence == [[1.0, 2.0], [3.0, 4.0]] and no_header.label == 0.0
     with pytest.raises(InputError, match="needs labelColumn"):
         read_sequence_csvs(spark, str(folder), labelFrom="file")
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([([1.0, 2.0], [0.0]), ([3.0], [1.0])], "labelCol 'tags' has 1 rows whose number of labels differs"),
+    ([([1.0, 2.0], [0.0, 0.5]), ([3.0], [1.0])], "labelCol 'tags' holds values that are not class indices"),
+    ([([1.0, 2.0], [0.0, None]), ([3.0], [1.0])], "labelCol 'tags' has 1 rows with null or NaN labels"),
+])
+def test_bad_per_step_labels_are_rejected_on_the_driver(spark, store, rows, message):
+    df = spark.createDataFrame(rows, "series array<double>, tags array<double>")
+    with pytest.raises(InputError, match=message):
+        LSTMClassifier(**common(store, featuresCol="series", labelCol="tags", labelPerStep=True)).fit(df)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"cell": "tcn"}, "cell=tcn is invalid: it must be one of lstm, gru, rnn"),
+    ({"units": []}, r"units=\[\] is invalid: it must be a non-empty list of positive sizes"),
+    ({"truncateFrom": "middle"}, "truncateFrom=middle is invalid: it must be 'start' or 'end'"),
+    ({"maxLength": 0}, "maxLength=0 is invalid: it must be positive"),
+])
+def test_invalid_sequence_params_are_named(waves, store, params, message):
+    with pytest.raises(InputError, match=message):
+        LSTMClassifier(**common(store, **params)).fit(waves[0])
+
+
+def test_read_sequence_csvs_rejects_contradictory_or_malformed_label_settings(spark, tmp_path):
+    from horovod_spark_ml import read_sequence_csvs
+    with pytest.raises(InputError, match="labelFrom and labelsFile are both set"):
+        read_sequence_csvs(spark, str(tmp_path), labelFrom="parentDir", labelsFile=str(tmp_path / "labels.csv"))
+    with pytest.raises(InputError, match="labelColumn 'activity' is a name but header=False"):
+        read_sequence_csvs(spark, str(tmp_path), labelFrom="file", labelColumn="activity")
+    with pytest.raises(InputError, match=r"labelFrom '\(' is not a valid regular expression"):
+        read_sequence_csvs(spark, str(tmp_path), labelFrom="(")
+    with pytest.raises(InputError, match="has 0 groups; it needs exactly one"):
+        read_sequence_csvs(spark, str(tmp_path), labelFrom=r"\d+")

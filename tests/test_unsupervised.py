@@ -13,7 +13,7 @@ from pyspark.ml.functions import array_to_vector
 from pyspark.ml.tuning import CrossValidator, ParamGridBuilder
 from pyspark.sql import functions as F
 
-from horovod_spark_ml import RBM, Autoencoder, DBNClassificationModel, DBNClassifier, RBMModel
+from horovod_spark_ml import RBM, Autoencoder, DBNClassificationModel, DBNClassifier, InputError, RBMModel
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the ranks cannot import test modules by name
 
@@ -128,3 +128,16 @@ def test_dbn_pretrains_each_layer_then_fine_tunes_a_classifier(pixels, store, tm
     reloaded = PipelineModel.load(str(tmp_path / "dbn"))
     assert isinstance(reloaded.stages[-1], DBNClassificationModel)
     assert reloaded.stages[-1].pretrainingHistory == dbn_model.pretrainingHistory
+
+
+@pytest.mark.parametrize("estimator, params, message", [
+    (Autoencoder, {"encoderLayers": []}, r"encoderLayers=\[\] is invalid: it must be a non-empty list"),
+    (Autoencoder, {"denoising": -0.1}, r"denoising=-0.1 is invalid: it must be 0 \(off\) or positive"),
+    (Autoencoder, {"sparsity": -1.0}, r"sparsity=-1.0 is invalid: it must be 0 \(off\) or positive"),
+    (RBM, {"hiddenUnits": 0}, "hiddenUnits=0 is invalid: it must be at least 1"),
+    (RBM, {"visibleType": "poisson"}, "visibleType=poisson is invalid: it must be 'binary' or 'gaussian'"),
+    (RBM, {"cdSteps": 0}, "cdSteps=0 is invalid: it must be at least 1"),
+])
+def test_invalid_unsupervised_params_are_named(pixels, store, estimator, params, message):
+    with pytest.raises(InputError, match=message):
+        estimator(**common(store, **params)).fit(pixels[0])
