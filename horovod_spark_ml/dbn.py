@@ -15,6 +15,7 @@ from .model import ClassificationModel, HorovodModel, RegressionModel
 from .params import (FeatureParams, HasCdSteps, HasDropout, HasHiddenLayers, HasLabelCol, HasPredictionCol,
                      HasPretrainEpochs, HasPretrainLearningRate, HasProbabilityCol, HasRawPredictionCol,
                      HasVisibleType, TrainingParams)
+from .rbm import VISIBLE_TYPES
 from .schema import features_array
 from .unsupervised import RBM
 
@@ -43,6 +44,15 @@ class _DBNParams(FeatureParams, HasLabelCol, HasPredictionCol, HasHiddenLayers, 
 
 class _DBNEstimator(HorovodEstimator):
     """Pretraining, shared by the DBN classifier and regressor."""
+
+    def _param_checks(self):
+        layers = self.getHiddenLayers()
+        return super()._param_checks() + [
+            ("hiddenLayers", layers, len(layers) > 0 and min(layers) >= 1, "a non-empty list of positive sizes"),
+            ("visibleType", self.getVisibleType(), self.getVisibleType() in VISIBLE_TYPES, "'binary' or 'gaussian'"),
+            ("cdSteps", self.getCdSteps(), self.getCdSteps() >= 1, "at least 1"),
+            ("pretrainEpochs", self.getPretrainEpochs(), self.getPretrainEpochs() >= 0, "0 (no pretraining) or more"),
+            ("pretrainLearningRate", self.getPretrainLearningRate(), self.getPretrainLearningRate() > 0, "positive")]
 
     def _build_keras_model(self, info, features, dataset):
         output_dim = info.num_classes if info.label_kind == "class" else info.num_targets

@@ -137,6 +137,10 @@ def test_dbn_pretrains_each_layer_then_fine_tunes_a_classifier(pixels, store, tm
     (RBM, {"hiddenUnits": 0}, "hiddenUnits=0 is invalid: it must be at least 1"),
     (RBM, {"visibleType": "poisson"}, "visibleType=poisson is invalid: it must be 'binary' or 'gaussian'"),
     (RBM, {"cdSteps": 0}, "cdSteps=0 is invalid: it must be at least 1"),
+    (DBNClassifier, {"hiddenLayers": []}, r"hiddenLayers=\[\] is invalid: it must be a non-empty list"),
+    (DBNClassifier, {"pretrainEpochs": -1}, r"pretrainEpochs=-1 is invalid: it must be 0 \(no pretraining\)"),
+    (DBNClassifier, {"pretrainLearningRate": 0.0}, "pretrainLearningRate=0.0 is invalid: it must be positive"),
+    (DBNClassifier, {"visibleType": "poisson"}, "visibleType=poisson is invalid"),
 ])
 def test_invalid_unsupervised_params_are_named(pixels, store, estimator, params, message):
     with pytest.raises(InputError, match=message):
