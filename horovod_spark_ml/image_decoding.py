@@ -187,6 +187,8 @@ class ImageBatches:
     def _usable(self, frame):
         values = frame[FEATURES]
         usable = values.notna().to_numpy()
+        if self.spec.kind == "encoded":  # checked by decoding
+            return usable
         sizes = np.array([len(v) if ok else 0 for v, ok in zip(values, usable)])
         if self.spec.kind == "pixels":
             usable &= sizes == np.prod(self.spec.pixel_shape)
