@@ -5,6 +5,8 @@ converted on the JVM side (``vector_to_array``), never through Python rows.
 Petastorm's converter keeps a cache keyed on the DataFrame's plan, so fitting
 the same DataFrame again (a second fit, CrossValidator folds over the same
 input, a param grid) reuses the staged files instead of writing them again.
+Row counts and files come from the Parquet footers, not from a Spark job, so
+such a cache hit costs a plan comparison and a directory listing.
 
 Each Horovod rank reads whole Parquet row groups, so staging makes sure there
 are at least as many row groups as ranks.
@@ -22,7 +24,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from petastorm.spark import SparkDatasetConverter, make_spark_converter
+from petastorm.spark.spark_dataset_converter import _cache_df_or_retrieve_cache_data_url
 
 from .errors import InputError
 
@@ -78,32 +80,18 @@ def _stage_one(df, num_proc, store_url, row_group_bytes):
     if df.rdd.getNumPartitions() < num_proc:
         # Small data: one round-robin pass spreads the rows evenly over the ranks.
         df = df.coalesce(1).repartition(num_proc)
-    converter = _convert(df, store_url, row_group_bytes)
-    if _row_groups(converter.file_urls) < num_proc:
+    files = _convert(df, store_url, row_group_bytes)
+    if sum(f.num_row_groups for f in files.values()) < num_proc:
         # Empty partitions wrote no file: spread the rows out and stage again.
         log.info("staged data has fewer row groups than the %d ranks; repartitioning", num_proc)
-        converter = _convert(df.repartition(num_proc), store_url, row_group_bytes)
-    return list(converter.file_urls), len(converter)
+        files = _convert(df.repartition(num_proc), store_url, row_group_bytes)
+    return list(files), sum(f.num_rows for f in files.values())
 
 
 def _convert(df, store_url, row_group_bytes):
-    spark = df.sparkSession
-    conf_key = SparkDatasetConverter.PARENT_CACHE_DIR_URL_CONF
-    previous = spark.conf.get(conf_key, None)
-    spark.conf.set(conf_key, store_url)
-    converter_log = logging.getLogger("petastorm.spark.spark_dataset_converter")
-    level = converter_log.level
-    converter_log.setLevel(logging.ERROR)  # it warns about small files, which small data always makes
-    try:
-        return make_spark_converter(df, parquet_row_group_size_bytes=row_group_bytes, dtype=None)
-    finally:
-        converter_log.setLevel(level)
-        if previous is None:
-            spark.conf.unset(conf_key)
-        else:
-            spark.conf.set(conf_key, previous)
-
-
-def _row_groups(file_urls):
+    """Stage ``df`` under ``store_url`` (or find it staged) with Petastorm; its Parquet footers by file URL."""
     import pyarrow.parquet as pq
-    return sum(pq.ParquetFile(urlparse(url).path).num_row_groups for url in file_urls)
+    folder = _cache_df_or_retrieve_cache_data_url(df, store_url, row_group_bytes, "uncompressed", None)
+    path = urlparse(folder).path
+    names = sorted(n for n in os.listdir(path) if n.endswith(".parquet"))
+    return {f"file://{os.path.join(path, n)}": pq.read_metadata(os.path.join(path, n)) for n in names}
