@@ -1,8 +1,10 @@
 """Batched inference: one pandas UDF, the Keras model loaded once per Python worker.
 
 Rows travel to Python through Arrow in batches (``spark.sql.execution.arrow.
-maxRecordsPerBatch`` rows), are turned into model inputs (stacked arrays, or decoded images) and
-predicted in chunks of ``batch_size``; never one row at a time. The model crosses to the
+maxRecordsPerBatch`` rows), are turned into model inputs (stacked arrays, or
+decoded images) and predicted in chunks; never one row at a time. Numeric
+chunks hold about 32 MB of input (at least ``batch_size`` rows), as the cost
+of each predict call dominates small batches. The model crosses to the
 executors as ``.keras`` bytes in a broadcast and is rebuilt once per Python
 worker, then reused by every later batch and task in that worker.
 
@@ -20,6 +22,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, DoubleType, StructField, StructType
 
 _MODELS = {}  # model digest -> Keras model, per Python worker
+_CHUNK_BYTES = 32 << 20  # numeric rows go to the model in chunks of about this much input, at least batch_size rows
 
 
 def _struct_type(head):
@@ -63,9 +66,9 @@ def predict_struct(df, model_bytes, features, *, batches, batch_size, head="valu
 
 
 class ArrayBatches:
-    """Numeric rows fed to the model as the ranks feed it (see :mod:`.layout`), ``batch_size`` rows at a time.
+    """Numeric rows fed to the model as the ranks feed it (see :mod:`.layout`), in chunks of about 32 MB.
 
-    ``data`` is the one staged column (a Series) or several (a DataFrame, from
+    A chunk holds at least ``batch_size`` rows. ``data`` is the one staged column (a Series) or several (a DataFrame, from
     a struct column); rows with a null in any of them are left out.
     """
 
@@ -81,10 +84,12 @@ class ArrayBatches:
             return
         values = {name: _stacked(column.iloc[positions]) for name, column in columns.items()}
         inputs = assemble(self.fields, values, np.reshape)
-        for i in range(0, len(positions), batch_size):
-            chunk = ({k: v[i:i + batch_size] for k, v in inputs.items()} if isinstance(inputs, dict)
-                     else inputs[i:i + batch_size])
-            yield positions[i:i + batch_size], chunk
+        row_bytes = sum(v.nbytes for v in values.values()) / len(positions)
+        step = max(batch_size, int(_CHUNK_BYTES // max(row_bytes, 1)))
+        for i in range(0, len(positions), step):
+            chunk = ({k: v[i:i + step] for k, v in inputs.items()} if isinstance(inputs, dict)
+                     else inputs[i:i + step])
+            yield positions[i:i + step], chunk
 
 
 def _flat(outputs, rows):
