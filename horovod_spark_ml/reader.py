@@ -1,8 +1,11 @@
 """A rank's shard of the staged Parquet, read by Petastorm into a batched tf.data pipeline.
 
 Numeric rows are reshaped a whole Petastorm batch at a time, into the model's
-inputs and targets as :mod:`.layout` describes them. Image rows are
-shuffled while still compressed, then decoded in parallel
+inputs and targets as :mod:`.layout` describes them. A training shard that
+fits in ``_CACHE_BYTES`` is read from Parquet once and kept in memory as its
+Petastorm batches; later passes replay them in a new order (and rows are
+still shuffled), so Parquet decoding does not compete with training for the
+cores. Image rows are shuffled while still compressed, then decoded in parallel
 (:mod:`.image_decoding`), so a shuffle buffer holds bytes, not pixels.
 
 Example (inside a Horovod rank)::
@@ -15,6 +18,8 @@ from contextlib import contextmanager
 
 _SHUFFLE_ROWS = 10_000
 _SHUFFLE_IMAGES = 1_000
+_CACHE_BYTES = 1 << 30  # a rank's training shard up to this size (staged, uncompressed Parquet) stays in memory
+_CACHED_ORDER = 256  # cached Petastorm batches (row groups) are reordered within this window on each replay
 
 
 @contextmanager
@@ -37,10 +42,14 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     if images is not None and images.kind == "struct":
         from .image_decoding import CHANNELS, HEIGHT, WIDTH
         columns += [HEIGHT, WIDTH, CHANNELS]
-    reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=None,
+    in_memory = shuffle and _staged_bytes(urls) / size <= _CACHE_BYTES
+    reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=1 if in_memory else None,
                                shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=columns)
     try:
         batches = make_petastorm_dataset(reader)
+        if in_memory:  # the first pass reads (and caches) as Petastorm goes; later ones replay, reordered
+            cached = batches.cache()
+            batches = cached.concatenate(cached.shuffle(_CACHED_ORDER, seed=seed).repeat())
         if images is None:
             dataset = _tensor_rows(batches, inputs, targets)
             if shuffle:
@@ -51,6 +60,12 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     finally:
         reader.stop()
         reader.join()
+
+
+def _staged_bytes(urls):
+    import os
+    from urllib.parse import urlparse
+    return sum(os.path.getsize(urlparse(url).path) for url in urls)
 
 
 def _tensor_rows(batches, inputs, targets):
