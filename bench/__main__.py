@@ -1,7 +1,8 @@
 """Run the benchmark cases side by side in one run and print a table of ratios.
 
-    ./run bench            # full size (100k x 784 rows)
-    ./run bench --quick    # reduced size, for checking a change fast
+    ./run bench                      # full size
+    ./run bench --quick              # reduced size: each case in under a minute
+    ./run bench --quick --skip incumbent
 
 Raw figures go to bench/results/latest.json (or --out). Cases and targets: bench/README.md.
 """
@@ -10,129 +11,110 @@ import json
 import os
 import platform
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
 SIZES = {
-    "full": dict(rows=100_000, features=784, hidden="512,256,128", batch=128, epochs=4, predict_rows=100_000),
-    "quick": dict(rows=10_000, features=784, hidden="256,128,64", batch=128, epochs=4, predict_rows=20_000),
+    "full": dict(rows=100_000, features=784, hidden="512,256,128", batch=128, epochs=4, predict_rows=100_000,
+                 big_rows=4_000, cnn_rows=20_000, incumbent_predict_rows=10_000),
+    "quick": dict(rows=10_000, features=784, hidden="256,128,64", batch=128, epochs=4, predict_rows=100_000,
+                  big_rows=1_000, cnn_rows=4_000, incumbent_predict_rows=2_000),
 }
-THREADS = 2  # the thread budget both sides get: all cores of the 2-core reference machine
+THREADS = 2  # the thread budget every side gets: all cores of the 2-core reference machine
+CASES = ("mlp", "big_mlp", "cnn", "incumbent")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
     parser = argparse.ArgumentParser(prog="bench")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "latest.json"))
+    parser.add_argument("--skip", nargs="*", default=[], choices=CASES, help="groups of cases to leave out")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "latest.json"))
     args = parser.parse_args()
     size = SIZES["quick" if args.quick else "full"]
     work = tempfile.mkdtemp(prefix="hsm-bench-")
+    figures = {"size": size, "machine": _machine(), "date": time.strftime("%Y-%m-%d"),
+               "command": "./run bench" + (" --quick" if args.quick else "")}
     try:
-        figures = {"size": size, "machine": _machine(), "date": time.strftime("%Y-%m-%d")}
-        figures["plain_keras"] = _plain_keras(size)
-        figures.update(_ours(size, work))
+        figures.update(_run(size, work, [c for c in CASES if c not in args.skip]))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(figures, f, indent=2)
-    print(_table(figures))
+    from bench.report import table
+    print(table(figures))
     print(f"raw figures: {args.out}")
 
 
-def _machine():
-    return f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"
-
-
-def _plain_keras(size):
-    command = [sys.executable, "-m", "bench.plain_keras", "--threads", str(THREADS),
-               *[f"--{k.replace('_', '-')}={v}" for k, v in size.items()]]
-    output = subprocess.run(command, check=True, capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
-    return json.loads(output.strip().splitlines()[-1])
-
-
-def _ours(size, work):
+def _run(size, work, cases):
     from pyspark.sql import functions as F
 
+    from bench import cases as case
     from bench.data import synthetic, write_parquet
-    from horovod_spark_ml import MLPClassifier
     from horovod_spark_ml.schema import FEATURES, LABEL
     from horovod_spark_ml.session import local_spark
-    from horovod_spark_ml.staging import prepare_store, stage
 
+    figures = {"matmul": _subprocess([sys.executable, "-m", "bench.matmul", "--threads", str(THREADS)])}
+    train_path = write_parquet(os.path.join(work, "train"), *synthetic(size["rows"], size["features"]))
+    predict_path = write_parquet(os.path.join(work, "predict"), *synthetic(size["predict_rows"], size["features"],
+                                                                           seed=1))
+    if "mlp" in cases:
+        figures["plain_keras"] = _subprocess([sys.executable, "-m", "bench.plain_keras", "--threads", str(THREADS),
+                                              *[f"--{k.replace('_', '-')}={size[k]}" for k in
+                                                ("rows", "features", "hidden", "batch", "epochs", "predict_rows")]])
     spark = local_spark(cores=THREADS, app_name="horovod-spark-ml-bench")
-    x, y = synthetic(size["rows"], size["features"])
-    df = spark.read.parquet(write_parquet(os.path.join(work, "train"), x, y)).cache()
-    df.count()
-    columns = [F.col("features").cast("array<float>").alias(FEATURES), F.col("label").alias(LABEL)]
-
-    # staging vs a plain write of the same columns (median of 3, each to a fresh place)
-    plain_write, staging = [], []
-    for i in range(3):
-        started = time.perf_counter()
-        df.select(*columns).write.parquet(os.path.join(work, f"plain-{i}"))
-        plain_write.append(time.perf_counter() - started)
-        store = prepare_store(os.path.join(work, f"store-{i}"))
-        started = time.perf_counter()
-        staged = stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store_url=store)
-        staging.append(time.perf_counter() - started)
-    megabytes = _folder_mb(os.path.join(work, "plain-0"))
-    started = time.perf_counter()
-    stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store_url=prepare_store(os.path.join(work,
-                                                                                                  "store-0")))
-    restage = time.perf_counter() - started
-
-    # fit: numProc=1 with all cores, per-epoch time after the first epoch
-    started = time.perf_counter()
-    model = MLPClassifier(featuresCol="features", hiddenLayers=[int(n) for n in size["hidden"].split(",")],
-                          batchSize=size["batch"], epochs=size["epochs"], numProc=1, seed=1, verbose=0,
-                          storePath=os.path.join(work, "fit-store")).fit(df)
-    fit_wall = time.perf_counter() - started
-
-    # transform, forced through a no-op sink (one warm-up, then median of 3)
-    px, py = synthetic(size["predict_rows"], size["features"], seed=1)
-    predict_df = spark.read.parquet(write_parquet(os.path.join(work, "predict"), px, py)).cache()
-    predict_df.count()
-    transform = []
-    for i in range(4):
-        started = time.perf_counter()
-        model.transform(predict_df).write.format("noop").mode("overwrite").save()
-        transform.append(time.perf_counter() - started)
-    spark.stop()
-    return {"staging": {"plain_write_seconds": plain_write, "staging_seconds": staging, "megabytes": megabytes,
-                        "second_staging_seconds": restage},
-            "fit": {"wall_seconds": fit_wall, "epoch_seconds": model.epochSeconds,
-                    "epoch_median_s": statistics.median(model.epochSeconds[1:])},
-            "transform": {"seconds": transform[1:],
-                          "rows_per_s": size["predict_rows"] / statistics.median(transform[1:])}}
+    try:
+        if "mlp" in cases or "incumbent" in cases:
+            df = spark.read.parquet(train_path).cache()
+            df.count()
+            columns = [F.col("features").cast("array<float>").alias(FEATURES), F.col("label").alias(LABEL)]
+            figures["staging"] = case.staging(df, columns, work)
+            model, figures["fit"] = case.mlp_fit(df, size, work)
+            predict_df = spark.read.parquet(predict_path).cache()
+            predict_df.count()
+            figures["transform"] = case.transform(model, predict_df, size["predict_rows"])
+            df.unpersist()
+            predict_df.unpersist()
+        if "big_mlp" in cases:
+            figures["big_mlp"] = case.big_mlp(spark, size, work)
+        if "cnn" in cases:
+            figures["cnn"] = case.cnn_scaling(spark, size, work, THREADS)
+    finally:
+        spark.stop()
+    if "incumbent" in cases:
+        figures["incumbent"] = _incumbent(size, train_path, predict_path, work)
+    return figures
 
 
-def _folder_mb(path):
-    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)) / 1e6
+def _incumbent(size, train_path, predict_path, work):
+    """Horovod's KerasEstimator in its own environment (set up on first use), after our Spark session stopped."""
+    python = subprocess.run(["bash", os.path.join(ROOT, "bench", "incumbent", "setup.sh")], check=True,
+                            stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
+    command = [python, os.path.join(ROOT, "bench", "incumbent", "run.py"), "--train", train_path,
+               "--predict", predict_path, "--work", work, "--threads", str(THREADS),
+               "--predict-rows", str(size["incumbent_predict_rows"]),
+               *[f"--{k}={size[k]}" for k in ("hidden", "batch", "epochs")]]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "VIRTUAL_ENV")}
+    return _subprocess(command, env=env)
 
 
-def _table(f):
-    plain, stage_, fit, transform = f["plain_keras"], f["staging"], f["fit"], f["transform"]
-    staging_s, write_s = statistics.median(stage_["staging_seconds"]), statistics.median(stage_["plain_write_seconds"])
-    rows = [
-        ("fit overhead", "MLPClassifier per-epoch s / plain Keras per-epoch s (numProc=1)",
-         fit["epoch_median_s"] / plain["epoch_median_s"], "<= 1.10",
-         f"{fit['epoch_median_s']:.2f} s / {plain['epoch_median_s']:.2f} s"),
-        ("fixed cost", "second staging s / first staging s", stage_["second_staging_seconds"] / staging_s, "<= 0.1",
-         f"{stage_['second_staging_seconds']:.2f} s / {staging_s:.2f} s; fit wall {fit['wall_seconds']:.1f} s, "
-         f"of which epochs {sum(fit['epoch_seconds']):.1f} s"),
-        ("staging", "staging MB/s / df.write.parquet MB/s", write_s / staging_s, ">= 0.7",
-         f"{stage_['megabytes'] / staging_s:.0f} / {stage_['megabytes'] / write_s:.0f} MB/s"),
-        ("transform", "transform rows/s / plain predict rows/s", transform["rows_per_s"] / plain["predict_rows_per_s"],
-         ">= 0.8", f"{transform['rows_per_s']:.0f} / {plain['predict_rows_per_s']:.0f} rows/s"),
-    ]
-    lines = [f"| case | ratio | value | target | raw |", "|---|---|---|---|---|"]
-    lines += [f"| {case} | {what} | {value:.2f} | {target} | {raw} |" for case, what, value, target, raw in rows]
-    return "\n".join(lines)
+def _subprocess(command, env=None):
+    """Run a side in its own process (its threads set before TensorFlow or NumPy start); its last line is JSON."""
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env)
+    if result.returncode != 0:
+        lines = (result.stdout + result.stderr).strip().splitlines() or [f"exit {result.returncode}"]
+        # The first exception raised (a Horovod rank's comes on stdout), rather than what it set off.
+        error = next((line for line in lines if "Error: " in line), lines[-1])
+        return {"error": error.strip(), "output_tail": "\n".join(lines[-60:])}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _machine():
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30
+    return f"{platform.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, Python {platform.python_version()}"
 
 
 if __name__ == "__main__":

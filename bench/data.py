@@ -24,3 +24,15 @@ def write_parquet(path, x, y, files=4):
         table = pa.table({"features": features, "label": pa.array(y[part])})
         pq.write_table(table, os.path.join(path, f"part-{i}.parquet"))
     return path
+
+
+def synthetic_images(rows, size=32, channels=3, classes=10, seed=0):
+    """Pixel arrays in [0, 255] (flattened height x width x channels): a class-coloured square on noise."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, size=rows)
+    images = rng.uniform(0, 96, size=(rows, size, size, channels)).astype(np.float32)
+    colours = rng.uniform(96, 255, size=(classes, channels)).astype(np.float32)
+    corner = (labels * (size // 2)) // classes
+    for i in range(rows):
+        images[i, corner[i]:corner[i] + size // 2, corner[i]:corner[i] + size // 2] = colours[labels[i]]
+    return images.reshape(rows, -1), labels.astype(np.int32)

@@ -1,0 +1,154 @@
+"""Our side of each case, and MLlib's, in one local Spark session; each returns its raw figures as a dict.
+
+Every timing is taken after a warm-up and repeated (``REPEATS``), or is a
+per-epoch time taken over the epochs after the first; the ratios use medians.
+"""
+import os
+import statistics
+import time
+
+REPEATS = 3
+BIG_MLP = [2500, 2000, 1500, 1000, 500]  # SPARK-5575's network: 784-2500-2000-1500-1000-500-10
+
+
+def staging(df, columns, work):
+    """Staging vs ``df.write.parquet`` of the same columns (alternating, each to a fresh place), then restaging."""
+    from horovod_spark_ml.staging import prepare_store, stage
+    plain_write, first, again = [], [], []
+    for i in range(REPEATS):
+        started = time.perf_counter()
+        df.select(*columns).write.parquet(os.path.join(work, f"plain-{i}"))
+        plain_write.append(time.perf_counter() - started)
+        store = prepare_store(os.path.join(work, f"store-{i}"))
+        started = time.perf_counter()
+        stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store_url=store)
+        first.append(time.perf_counter() - started)
+    for _ in range(REPEATS):  # the same DataFrame into the same store: Petastorm's cache
+        started = time.perf_counter()
+        stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store_url=store)
+        again.append(time.perf_counter() - started)
+    return {"plain_write_seconds": plain_write, "staging_seconds": first, "second_staging_seconds": again,
+            "megabytes": _folder_mb(os.path.join(work, "plain-0"))}
+
+
+def mlp_fit(df, size, work):
+    """MLPClassifier on one rank with every core: wall time, and per-epoch times after the first."""
+    from horovod_spark_ml import MLPClassifier
+    started = time.perf_counter()
+    model = MLPClassifier(featuresCol="features", hiddenLayers=_ints(size["hidden"]), batchSize=size["batch"],
+                          epochs=size["epochs"], numProc=1, seed=1, verbose=0,
+                          storePath=os.path.join(work, "fit-store")).fit(df)
+    wall = time.perf_counter() - started
+    return model, {"wall_seconds": wall, "epoch_seconds": model.epochSeconds,
+                   "epoch_median_s": statistics.median(model.epochSeconds[1:])}
+
+
+def transform(model, predict_df, rows):
+    """``model.transform`` forced through a no-op sink: one warm-up, then ``REPEATS`` timed runs.
+
+    Also timed the same way: Spark's floor for any pandas UDF over these rows,
+    one that returns the classifier's output columns without running a model.
+    """
+    seconds = _timed(lambda: model.transform(predict_df))
+    floor = _timed(lambda: _without_model(predict_df, model.getFeaturesCol()))
+    return {"seconds": seconds, "rows_per_s": rows / statistics.median(seconds),
+            "floor_seconds": floor, "floor_rows_per_s": rows / statistics.median(floor)}
+
+
+def _without_model(df, column):
+    import numpy as np
+    import pandas as pd
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    @F.pandas_udf("raw array<double>, probability array<double>, prediction double")
+    def constant(features: pd.Series) -> pd.DataFrame:
+        zeros = np.zeros((len(features), 10))
+        return pd.DataFrame({"raw": list(zeros), "probability": list(zeros), "prediction": zeros[:, 0]})
+
+    out = constant(column)
+    return df.select("*", array_to_vector(out["raw"]).alias("rawPrediction"),
+                     array_to_vector(out["probability"]).alias("probability"), out["prediction"].alias("prediction"))
+
+
+def _timed(make_df):
+    """Seconds to write ``make_df()`` to a no-op sink: one warm-up, then ``REPEATS`` timed runs."""
+    seconds = []
+    for _ in range(REPEATS + 1):
+        started = time.perf_counter()
+        make_df().write.format("noop").mode("overwrite").save()
+        seconds.append(time.perf_counter() - started)
+    return seconds[1:]
+
+
+def big_mlp(spark, size, work):
+    """The SPARK-5575 network: our per-epoch time and MLlib's per-iteration time on the same rows.
+
+    MLlib's "gd" solver makes one full pass (one ``treeAggregate`` job) per
+    iteration; each job's duration comes from Spark's status store.
+    """
+    from pyspark.ml.classification import MultilayerPerceptronClassifier
+    from pyspark.ml.functions import array_to_vector
+    from pyspark.sql import functions as F
+
+    from bench.data import synthetic, write_parquet
+    from horovod_spark_ml import MLPClassifier
+
+    rows, epochs = size["big_rows"], size["epochs"]
+    x, y = synthetic(rows, size["features"], seed=2)
+    df = spark.read.parquet(write_parquet(os.path.join(work, "big"), x, y)).cache()
+    df.count()
+    ours = MLPClassifier(featuresCol="features", hiddenLayers=BIG_MLP, activation="sigmoid", optimizer="sgd",
+                         learningRate=0.03, batchSize=size["batch"], epochs=epochs, numProc=1, seed=1, verbose=0,
+                         storePath=os.path.join(work, "big-store")).fit(df)
+    vectors = df.select(array_to_vector("features").alias("features"), F.col("label").cast("double")).cache()
+    vectors.count()
+    spark.sparkContext.setJobGroup("mllib", "MultilayerPerceptronClassifier")
+    MultilayerPerceptronClassifier(layers=[size["features"], *BIG_MLP, 10], solver="gd", blockSize=size["batch"],
+                                   maxIter=epochs, stepSize=0.03, tol=0.0, seed=1).fit(vectors)
+    spark.sparkContext.setJobGroup("", "")
+    iterations = _job_seconds(spark, "mllib", "treeAggregate")
+    weights = sum(a * b + b for a, b in zip([size["features"], *BIG_MLP], [*BIG_MLP, 10]))
+    return {"rows": rows, "weights": weights, "ours_epoch_seconds": ours.epochSeconds,
+            "ours_epoch_median_s": statistics.median(ours.epochSeconds[1:]),
+            "mllib_iteration_seconds": iterations, "mllib_iteration_median_s": statistics.median(iterations[1:])}
+
+
+def cnn_scaling(spark, size, work, cores):
+    """LeNet on 32x32x3 pixel arrays: samples/s on one rank with every core, and on ``cores`` ranks of one each."""
+    from bench.data import synthetic_images, write_parquet
+    from horovod_spark_ml import CNNClassifier
+
+    rows = size["cnn_rows"]
+    x, y = synthetic_images(rows)
+    df = spark.read.parquet(write_parquet(os.path.join(work, "images"), x, y)).cache()
+    df.count()
+    figures = {"rows": rows}
+    for num_proc in (1, cores):
+        model = CNNClassifier(featuresCol="features", architecture="lenet", inputShape=[32, 32, 3],
+                              imageSize=[32, 32], batchSize=size["batch"], epochs=size["epochs"], numProc=num_proc,
+                              seed=1, verbose=0, storePath=os.path.join(work, f"cnn-store-{num_proc}")).fit(df)
+        figures[f"num_proc_{num_proc}"] = {"epoch_seconds": model.epochSeconds,
+                                           "samples_per_s": rows / statistics.median(model.epochSeconds[1:])}
+    return figures
+
+
+def _job_seconds(spark, group, name):
+    """Durations of the finished jobs of ``group`` whose name contains ``name``, oldest first."""
+    store = spark.sparkContext._jsc.sc().statusStore()
+    jobs = store.jobsList(None)
+    seconds = []
+    for i in range(jobs.size()):
+        job = jobs.apply(i)  # a Scala Seq
+        if job.jobGroup().isDefined() and job.jobGroup().get() == group and name in job.name():
+            seconds.append((job.jobId(), (job.completionTime().get().getTime()
+                                          - job.submissionTime().get().getTime()) / 1000))
+    return [s for _, s in sorted(seconds)]
+
+
+def _ints(text):
+    return [int(n) for n in text.split(",")]
+
+
+def _folder_mb(path):
+    return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path)) / 1e6

@@ -1,0 +1,97 @@
+"""The table of ratios, from the raw figures that ``python -m bench`` writes.
+
+    python -m bench.report bench/results/latest.json
+"""
+import json
+import sys
+from statistics import median
+
+
+def table(f):
+    """A Markdown table: one row per case, with its ratio, target and the raw figures behind it."""
+    lines = ["| case | ratio | value | target | raw |", "|---|---|---|---|---|"]
+    for case, what, target, needs, compute in _ROWS:
+        errors = [f"{group}: {f[group]['error']}" for group in needs if "error" in f.get(group, {})]
+        if errors or not all(group in f for group in needs):
+            why = "; ".join(errors) or "skipped"
+            lines.append(f"| {case} | {what} | - | {target} | not measured ({why}) |")
+            continue
+        value, raw = compute(f)
+        lines.append(f"| {case} | {what} | {value:.2f} | {target} | {raw} |")
+    return "\n".join(lines)
+
+
+def _fit_overhead(f):
+    ours, plain = f["fit"]["epoch_median_s"], f["plain_keras"]["epoch_median_s"]
+    return ours / plain, f"{ours:.2f} s / {plain:.2f} s per epoch"
+
+
+def _fixed_cost(f):
+    again, first = median(f["staging"]["second_staging_seconds"]), median(f["staging"]["staging_seconds"])
+    fit = f["fit"]
+    return again / first, (f"{again:.2f} s / {first:.2f} s; fit wall {fit['wall_seconds']:.1f} s, of which "
+                           f"epochs {sum(fit['epoch_seconds']):.1f} s, staging and launch "
+                           f"{fit['wall_seconds'] - sum(fit['epoch_seconds']):.1f} s")
+
+
+def _staging(f):
+    s = f["staging"]
+    ours, plain = median(s["staging_seconds"]), median(s["plain_write_seconds"])
+    return plain / ours, f"{s['megabytes'] / ours:.0f} / {s['megabytes'] / plain:.0f} MB/s"
+
+
+def _transform(f):
+    ours, plain = f["transform"]["rows_per_s"], f["plain_keras"]["predict_rows_per_s"]
+    floor = f["transform"]["floor_rows_per_s"]
+    return ours / plain, (f"{ours:,.0f} / {plain:,.0f} rows/s; a pandas UDF with no model at all: {floor:,.0f} "
+                          f"rows/s ({floor / plain:.2f} of plain)")
+
+
+def _incumbent_fit(f):
+    ours, theirs = f["fit"]["wall_seconds"], f["incumbent"]["fit_wall_seconds"]
+    return ours / theirs, f"{ours:.1f} s / {theirs:.1f} s"
+
+
+def _incumbent_transform(f):
+    ours, theirs = f["transform"]["rows_per_s"], f["incumbent"]["transform_rows_per_s"]
+    return theirs / ours, f"{1e6 / ours:.1f} / {1e6 / theirs:.1f} us per row"
+
+
+def _mllib(f):
+    big = f["big_mlp"]
+    ours, theirs = big["ours_epoch_median_s"], big["mllib_iteration_median_s"]
+    return ours / theirs, f"{ours:.2f} s / {theirs:.2f} s per epoch, {big['rows']:,} rows"
+
+
+def _compute(f):
+    big = f["big_mlp"]
+    ours = 6 * big["weights"] * big["rows"] / big["ours_epoch_median_s"]
+    return ours / f["matmul"]["flops"], f"{ours / 1e9:.1f} / {f['matmul']['flops'] / 1e9:.1f} GFLOP/s"
+
+
+def _scaling(f):
+    one, two = f["cnn"]["num_proc_1"]["samples_per_s"], f["cnn"]["num_proc_2"]["samples_per_s"]
+    return two / one, f"{two:,.0f} / {one:,.0f} samples/s"
+
+
+_ROWS = [
+    ("fit overhead", "MLPClassifier per-epoch s / plain Keras per-epoch s (numProc=1)", "<= 1.10",
+     ("fit", "plain_keras"), _fit_overhead),
+    ("fixed cost", "second staging s / first staging s", "<= 0.1", ("staging", "fit"), _fixed_cost),
+    ("staging", "staging MB/s / df.write.parquet MB/s", ">= 0.7", ("staging",), _staging),
+    ("transform", "transform rows/s / plain predict rows/s", ">= 0.8", ("transform", "plain_keras"),
+     _transform),
+    ("incumbent fit", "our fit s / Horovod KerasEstimator fit s", "<= 0.8", ("fit", "incumbent"), _incumbent_fit),
+    ("incumbent transform", "our transform s / KerasEstimator's, per row", "<= 0.1", ("transform", "incumbent"),
+     _incumbent_transform),
+    ("MLlib", "big MLP s per epoch / MultilayerPerceptronClassifier s per iteration", "<= 0.5",
+     ("big_mlp",), _mllib),
+    ("compute", "big MLP training FLOP/s / NumPy float32 matmul FLOP/s", ">= 0.5", ("big_mlp", "matmul"),
+     _compute),
+    ("scaling", "CNN samples/s, numProc=2 (1 thread each) / numProc=1 (2 threads)", ">= 0.85", ("cnn",),
+     _scaling),
+]
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        print(table(json.load(f)))
