@@ -57,6 +57,12 @@ def test_nan_features_are_counted(clf, spark):
     assert "featuresCol 'features' has 1 rows with NaN or infinite values" in _fit_error(clf, df)
 
 
+def test_infinities_of_either_sign_in_an_array_column_are_counted(clf, spark):
+    rows = [([1.0, float("-inf")], 0.0), ([float("inf"), 2.0], 1.0), ([1.0, 3.0], 1.0)]
+    df = spark.createDataFrame(rows, "features array<double>, label double")
+    assert "featuresCol 'features' has 2 rows with NaN or infinite values" in _fit_error(clf, df)
+
+
 def test_infinite_value_in_a_features_column_names_that_column(store, spark):
     df = spark.createDataFrame([(1.0, float("inf"), 0.0), (2.0, 1.0, 1.0)], ["a", "b", "label"])
     message = _fit_error(MLPClassifier(featuresCols=["a", "b"], numProc=2, storePath=store), df)
