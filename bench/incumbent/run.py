@@ -42,14 +42,17 @@ def main():
     for units in hidden:
         x = tf.keras.layers.Dense(units, activation="relu")(x)
     model = tf.keras.Model(inputs, tf.keras.layers.Dense(10)(x))
-    estimator = KerasEstimator(
-        num_proc=1, store=LocalStore(os.path.join(args.work, "incumbent-store")), model=model,
-        optimizer=tf.keras.optimizers.Adam(0.001),
-        loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
-        feature_cols=["features"], label_cols=["label_vec"], batch_size=args.batch, epochs=args.epochs, verbose=0)
-    started = time.perf_counter()
-    fitted = estimator.fit(train)
-    fit_wall = time.perf_counter() - started
+    fit_walls = []
+    for i in range(REPEATS):  # each into a fresh store, as ours
+        estimator = KerasEstimator(
+            num_proc=1, store=LocalStore(os.path.join(args.work, f"incumbent-store-{i}")), model=model,
+            optimizer=tf.keras.optimizers.Adam(0.001),
+            loss=tf.keras.losses.CategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+            feature_cols=["features"], label_cols=["label_vec"], batch_size=args.batch, epochs=args.epochs,
+            verbose=0)
+        started = time.perf_counter()
+        fitted = estimator.fit(train)
+        fit_walls.append(time.perf_counter() - started)
 
     predict = spark.read.parquet(args.predict).limit(args.predict_rows).repartition(args.threads).cache()
     predict.count()
@@ -58,7 +61,7 @@ def main():
         started = time.perf_counter()
         fitted.transform(predict).write.format("noop").mode("overwrite").save()
         seconds.append(time.perf_counter() - started)
-    print(json.dumps({"fit_wall_seconds": fit_wall, "transform_seconds": seconds[1:],
+    print(json.dumps({"fit_wall_seconds": fit_walls, "transform_seconds": seconds[1:],
                       "transform_rows_per_s": args.predict_rows / statistics.median(seconds[1:]),
                       "versions": {"horovod": __import__("horovod").__version__, "tensorflow": tf.__version__,
                                    "pyarrow": __import__("pyarrow").__version__}}))
