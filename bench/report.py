@@ -17,7 +17,8 @@ def table(f):
             lines.append(f"| {case} | {what} | - | {target} | not measured ({why}) |")
             continue
         value, raw = compute(f)
-        lines.append(f"| {case} | {what} | {value:.2f} | {target} | {raw} |")
+        lines.append(f"| {case} | {what} | {value:.2f} | {target} | {raw} |" if value >= 0.1 else
+                     f"| {case} | {what} | {value:.2g} | {target} | {raw} |")
     return "\n".join(lines)
 
 
