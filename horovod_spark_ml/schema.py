@@ -224,14 +224,18 @@ def _nonfinite(value):
     return F.isnan(value) | (F.abs(value) == float("inf"))
 
 
-def _array_stats(prefix, array):
+def any_nonfinite(array):
+    """Whether a numeric array column holds NaN or an infinity (null elements aside)."""
     # Spark orders NaN above every number and array_max/array_min skip nulls, so these two
     # (compiled) functions find NaN and infinities; a lambda per element costs twice as much.
     largest, smallest = F.array_max(array), F.array_min(array)
+    return F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))
+
+
+def _array_stats(prefix, array):
     return [
         count_where(array.isNull() | F.exists(array, lambda x: x.isNull())).alias(f"{prefix}_null"),
-        count_where(F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))).alias(
-            f"{prefix}_nonfinite"),
+        count_where(any_nonfinite(array)).alias(f"{prefix}_nonfinite"),
         F.min(F.size(array)).alias(f"{prefix}_min_size"),
         F.max(F.size(array)).alias(f"{prefix}_max_size"),
     ]

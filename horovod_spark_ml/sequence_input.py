@@ -23,7 +23,7 @@ from pyspark.sql.types import ArrayType, NumericType
 
 from .errors import InputError
 from .layout import Field
-from .schema import FEATURES, LABEL, count_where, require_column
+from .schema import FEATURES, LABEL, any_nonfinite, count_where, require_column
 
 LENGTH = "length"  # staged column: the number of real (unpadded) steps of each row
 
@@ -66,7 +66,7 @@ class SequenceFeatures:
                  count_where(F.size(sequence) == 0).alias("seq_empty"),
                  count_where(F.exists(steps, lambda x: x.isNull()) | (
                      F.exists(sequence, lambda s: s.isNull()) if nested else F.lit(False))).alias("seq_null_inside"),
-                 count_where(F.exists(steps, lambda x: F.isnan(x) | (F.abs(x) == float("inf")))).alias("seq_nonfinite"),
+                 count_where(any_nonfinite(steps)).alias("seq_nonfinite"),
                  F.max(F.size(sequence)).alias("seq_max_steps")]
         if nested:
             widths = F.transform(sequence, lambda s: F.size(s))

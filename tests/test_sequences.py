@@ -112,6 +112,8 @@ def test_regressor_predicts_several_values_per_sequence_or_one_per_step(waves, s
     ([([[1.0, 2.0], [3.0]], 0.0), ([[1.0, 2.0]], 1.0)], "1 rows with time steps of different widths"),
     ([([], 0.0), ([[1.0, 2.0]], 1.0)], "1 rows with empty sequences"),
     ([([[1.0, None]], 0.0), ([[1.0, 2.0]], 1.0)], "1 rows with sequences with null values inside"),
+    ([([[1.0, float("nan")]], 0.0), ([[float("-inf"), 2.0]], 1.0), ([[1.0, 2.0]], 1.0)],
+     "2 rows with sequences with NaN or infinite values"),
     ([([[1.0, 2.0]], 0.0), ([[1.0, 2.0, 3.0]], 1.0)], "has time steps of 2 to 3 values"),
 ])
 def test_bad_sequences_are_rejected_on_the_driver(spark, store, rows, message):
