@@ -68,8 +68,9 @@ def predict_struct(df, model_bytes, features, *, batches, batch_size, head="valu
 class ArrayBatches:
     """Numeric rows fed to the model as the ranks feed it (see :mod:`.layout`), in chunks of about 32 MB.
 
-    A chunk holds at least ``batch_size`` rows. ``data`` is the one staged column (a Series) or several (a DataFrame, from
-    a struct column); rows with a null in any of them are left out.
+    A chunk holds at least ``batch_size`` rows. ``data`` is the one staged
+    column (a Series) or several (a DataFrame, from a struct column); rows with
+    a null in any of them are left out.
     """
 
     def __init__(self, fields):

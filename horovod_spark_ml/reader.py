@@ -14,7 +14,9 @@ Example (inside a Horovod rank)::
     ...                   targets=[Field("label", ())], shuffle=True, seed=1) as dataset:
     ...     model.fit(dataset, steps_per_epoch=13)
 """
+import os
 from contextlib import contextmanager
+from urllib.parse import urlparse
 
 _SHUFFLE_ROWS = 10_000
 _SHUFFLE_IMAGES = 1_000
@@ -63,8 +65,6 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
 
 
 def _staged_bytes(urls):
-    import os
-    from urllib.parse import urlparse
     return sum(os.path.getsize(urlparse(url).path) for url in urls)
 
 
