@@ -1,12 +1,14 @@
 """A rank's shard of the staged Parquet, read by Petastorm into a batched tf.data pipeline.
 
-Numeric rows are reshaped a whole Petastorm batch at a time, into the model's
-inputs and targets as :mod:`.layout` describes them. A training shard that
-fits in ``_CACHE_BYTES`` is read from Parquet once and kept in memory as its
-Petastorm batches; later passes replay them in a new order (and rows are
-still shuffled), so Parquet decoding does not compete with training for the
-cores. Image rows are shuffled while still compressed, then decoded in parallel
-(:mod:`.image_decoding`), so a shuffle buffer holds bytes, not pixels.
+A numeric shard that fits in ``_CACHE_BYTES`` is read from Parquet into memory
+at once, and served as Keras serves NumPy arrays: a new permutation of the
+rows every pass, and one gather per batch, so no per-row work competes with
+training for the cores. A larger shard streams through Petastorm, reshaped a
+whole Petastorm batch at a time and shuffled per row in a buffer. Either way
+rows become the model's inputs and targets as :mod:`.layout` describes them.
+Image rows are shuffled while still compressed, then decoded in parallel
+(:mod:`.image_decoding`), so a shuffle buffer holds bytes, not pixels; an
+image shard that fits is cached as its Petastorm batches after the first pass.
 
 Example (inside a Horovod rank)::
 
@@ -20,8 +22,8 @@ from urllib.parse import urlparse
 
 _SHUFFLE_ROWS = 10_000
 _SHUFFLE_IMAGES = 1_000
-_CACHE_BYTES = 1 << 30  # a rank's training shard up to this size (staged, uncompressed Parquet) stays in memory
-_CACHED_ORDER = 256  # cached Petastorm batches (row groups) are reordered within this window on each replay
+_CACHE_BYTES = 1 << 30  # a rank's shard up to this size (staged, uncompressed Parquet) is held in memory
+_CACHED_ORDER = 256  # cached Petastorm batches (row groups) of images are reordered within this window on each replay
 
 
 @contextmanager
@@ -44,7 +46,11 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     if images is not None and images.kind == "struct":
         from .image_decoding import CHANNELS, HEIGHT, WIDTH
         columns += [HEIGHT, WIDTH, CHANNELS]
-    in_memory = shuffle and _staged_bytes(urls) / size <= _CACHE_BYTES
+    fits = _staged_bytes(urls) / size <= _CACHE_BYTES
+    if images is None and fits:
+        yield _in_memory_batches(_read_shard(urls, rank, size, columns), inputs, targets, batch_size, shuffle, seed)
+        return
+    in_memory = shuffle and fits
     reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=1 if in_memory else None,
                                shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=columns)
     try:
@@ -66,6 +72,63 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
 
 def _staged_bytes(urls):
     return sum(os.path.getsize(urlparse(url).path) for url in urls)
+
+
+def _read_shard(urls, rank, size, columns):
+    """This rank's rows of ``columns`` as NumPy arrays, one row per item.
+
+    Row groups are dealt to the ranks in turn, over all files in order, as
+    Petastorm deals them without a shard seed.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    files = [pq.ParquetFile(urlparse(url).path) for url in urls]
+    groups = [(f, g) for f in files for g in range(f.num_row_groups)][rank::size]
+    table = pa.concat_tables(f.read_row_group(g, columns=columns) for f, g in groups)
+    return {column: _array(table.column(column)) for column in columns}
+
+
+def _array(column):
+    """A Parquet column as one NumPy array: ``(rows,)`` for numbers, ``(rows, values)`` for arrays (flattened)."""
+    import numpy as np
+    import pyarrow as pa
+    flat = []
+    for chunk in column.chunks:
+        while pa.types.is_list(chunk.type):
+            chunk = chunk.flatten()
+        flat.append(chunk.to_numpy(zero_copy_only=False))
+    values = np.concatenate(flat)
+    return values.reshape(len(column), -1) if pa.types.is_list(column.type) else values
+
+
+def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed):
+    """An endless dataset of batches gathered from in-memory ``values``, a new (seeded) row order every pass.
+
+    A pass leaves out its last, partial batch; a shard smaller than a batch is
+    repeated within the pass until it fills one.
+    """
+    import tensorflow as tf
+    from .layout import assemble
+    rows = len(next(iter(values.values())))
+    repeats = -(-batch_size // rows)
+    batches = rows * repeats // batch_size
+
+    def order(number):
+        index = tf.range(rows, dtype=tf.int64)
+        parts = [tf.random.experimental.stateless_shuffle(index, seed=tf.stack([tf.cast(seed, tf.int64),
+                                                                               number * repeats + i]))
+                 if shuffle else index for i in range(repeats)]
+        return tf.reshape(tf.concat(parts, 0)[:batches * batch_size], (batches, batch_size))
+
+    def gather(index, data):
+        batch = {column: tf.gather(value, index) for column, value in data.items()}
+        x = assemble(inputs, batch, tf.reshape)
+        return (x, assemble(targets, batch, tf.reshape)) if targets else x
+
+    indices = tf.data.Dataset.counter().map(order).unbatch()
+    data = tf.data.Dataset.from_tensors({column: tf.constant(value) for column, value in values.items()}).repeat()
+    return tf.data.Dataset.zip(indices, data).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)
 
 
 def _tensor_rows(batches, inputs, targets):
