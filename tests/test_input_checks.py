@@ -51,6 +51,12 @@ def test_null_features_are_counted(clf, spark):
     assert "featuresCol 'features' has 1 rows with null values" in _fit_error(clf, df)
 
 
+def test_null_elements_and_null_arrays_are_counted_as_null_rows(clf, spark):
+    rows = [([1.0, None], 0.0), ([None, 2.0], 1.0), (None, 1.0), ([1.0, 3.0], 1.0), ([2.0, 3.0], 0.0)]
+    df = spark.createDataFrame(rows, "features array<double>, label double")
+    assert "featuresCol 'features' has 3 rows with null values" in _fit_error(clf, df)
+
+
 def test_nan_features_are_counted(clf, spark):
     df = spark.createDataFrame([(Vectors.dense([1.0, float("nan")]), 0.0), (Vectors.dense([1.0, 3.0]), 1.0)],
                                ["features", "label"])
