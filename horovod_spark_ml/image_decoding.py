@@ -169,6 +169,11 @@ class ImageBatches:
     def __init__(self, spec):
         self.spec = spec
 
+    def symbolic_inputs(self):
+        """The model's input for one row, as a Keras symbolic tensor."""
+        import keras
+        return keras.KerasTensor((1, *self.spec.shape))
+
     def __call__(self, frame, batch_size):
         positions = np.flatnonzero(self._usable(frame))
         if len(positions) == 0:

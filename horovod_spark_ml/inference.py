@@ -6,40 +6,50 @@ decoded images) and predicted in chunks; never one row at a time. Numeric
 chunks hold about 32 MB of input (at least ``batch_size`` rows), as the cost
 of each predict call dominates small batches. The model crosses to the
 executors as ``.keras`` bytes in a broadcast and is rebuilt once per Python
-worker, then reused by every later batch and task in that worker.
+worker, then reused by every later batch and task in that worker. Spark
+converts array results from pandas element by element in Python, which costs
+more per row than predicting; so narrow outputs (a classifier's) come back as
+one double per value and become arrays on the JVM. Wide ones (embeddings,
+reconstructions) come back as arrays: past about a hundred fields Spark stops
+compiling the plan, and one field per value gets slower than arrays.
 
 Example::
 
     >>> outputs = predict_struct(df, model_bytes, features_array(df, "features"),
-    ...                          batches=ArrayBatches([Field("features", (64,))]), batch_size=256, head="classes")
+    ...                          batches=ArrayBatches([Field("features", (64,))]), batch_size=256, width=10,
+    ...                          head="classes")
     >>> df.withColumn("out", outputs).select("out.prediction", "out.probability")
 """
 import hashlib
+import math
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
-from pyspark.sql.types import ArrayType, DoubleType, StructField, StructType
+from pyspark.sql.types import ArrayType, BooleanType, DoubleType, StructField, StructType
 
 _MODELS = {}  # model digest -> Keras model, per Python worker
 _CHUNK_BYTES = 32 << 20  # numeric rows go to the model in chunks of about this much input, at least batch_size rows
+_VALUE_FIELDS = 64  # outputs of up to this many values per row (probabilities included) come back one field each
 
 
-def _struct_type(head):
-    vector = ArrayType(DoubleType())
-    if head == "classes":
-        return StructType([StructField("raw", vector), StructField("probability", vector),
-                           StructField("prediction", DoubleType())])
-    return StructType([StructField("raw", vector)])
+def output_width(model, inputs):
+    """The number of values in one row of ``model``'s outputs, all flattened side by side.
+
+    ``inputs`` are symbolic inputs of one row (``batches.symbolic_inputs()``).
+    """
+    import keras
+    return sum(math.prod(output.shape[1:]) for output in keras.tree.flatten(model.compute_output_spec(inputs)))
 
 
-def predict_struct(df, model_bytes, features, *, batches, batch_size, head="values", modules=()):
+def predict_struct(df, model_bytes, features, *, batches, batch_size, width, head="values", modules=()):
     """A struct column of model outputs for ``features``.
 
     ``batches(data, batch_size)`` turns one Arrow batch of ``features`` (a
     pandas Series, or a DataFrame for a struct column) into model inputs: it
     yields ``(positions, inputs)`` pairs, leaving out rows it cannot use
     (see :class:`ArrayBatches` and :class:`.image_decoding.ImageBatches`).
+    ``width`` is the number of output values per row (see :func:`output_width`).
     ``head="values"`` gives ``raw`` (the outputs as an array); ``head="classes"``
     adds ``probability`` (softmax of raw) and ``prediction`` (the argmax).
     Rows left out (null features, undecodable images) get null outputs.
@@ -48,21 +58,48 @@ def predict_struct(df, model_bytes, features, *, batches, batch_size, head="valu
     """
     digest = hashlib.sha256(model_bytes).hexdigest()
     shipped = df.sparkSession.sparkContext.broadcast(model_bytes)
+    names = _value_names(head, width)
+    by_value = len(names) <= _VALUE_FIELDS
 
-    @F.pandas_udf(_struct_type(head))
+    @F.pandas_udf(_value_type(names) if by_value else _array_type(head))
     def predict(data: pd.Series) -> pd.DataFrame:
         model = _load(digest, shipped, modules)
         present = np.zeros(len(data), dtype=bool)
-        raw = np.full((len(data), 0), np.nan)
+        raw = np.full((len(data), width), np.nan)
         for positions, inputs in batches(data, batch_size):
-            outputs = _flat(model.predict_on_batch(inputs), len(positions))
-            if raw.shape[1] == 0:
-                raw = np.full((len(data), outputs.shape[1]), np.nan)
-            raw[positions] = outputs
+            raw[positions] = _flat(model.predict_on_batch(inputs), len(positions))
             present[positions] = True
-        return _frame(raw, present, head)
+        outputs = _outputs(raw, present, head)
+        return _value_frame(outputs, present, names) if by_value else _array_frame(outputs, present)
 
-    return predict(features)
+    values = predict(features)
+    if not by_value:
+        return values
+
+    def array(prefix):
+        return F.when(values["present"], F.array(*[values[f"{prefix}_{i}"] for i in range(width)]))
+
+    fields = [array("raw").alias("raw")]
+    if head == "classes":
+        fields += [array("probability").alias("probability"), values["prediction"].alias("prediction")]
+    return F.struct(*fields)
+
+
+def _value_names(head, width):
+    raw = [f"raw_{i}" for i in range(width)]
+    return raw + [f"probability_{i}" for i in range(width)] + ["prediction"] if head == "classes" else raw
+
+
+def _value_type(names):
+    return StructType([StructField(name, DoubleType()) for name in names] + [StructField("present", BooleanType())])
+
+
+def _array_type(head):
+    vector = ArrayType(DoubleType())
+    if head == "classes":
+        return StructType([StructField("raw", vector), StructField("probability", vector),
+                           StructField("prediction", DoubleType())])
+    return StructType([StructField("raw", vector)])
 
 
 class ArrayBatches:
@@ -75,6 +112,13 @@ class ArrayBatches:
 
     def __init__(self, fields):
         self.fields = fields
+
+    def symbolic_inputs(self):
+        """The model's input for one row, as Keras symbolic tensors."""
+        import keras
+        from .layout import assemble
+        return assemble(self.fields, {f.column: None for f in self.fields},
+                        lambda _, shape: keras.KerasTensor((1, *shape[1:])))
 
     def __call__(self, data, batch_size):
         from .layout import assemble
@@ -117,13 +161,24 @@ def _load(digest, shipped, modules):
     return model
 
 
-def _frame(raw, present, head):
-    rows = [r if ok else None for r, ok in zip(raw, present)]
+def _outputs(raw, present, head):
+    """``raw``, and for classes ``probability`` (softmax) and ``prediction`` (NaN where a row is not present)."""
     if head != "classes":
-        return pd.DataFrame({"raw": rows})
-    shifted = np.exp(raw - raw.max(axis=1, keepdims=True)) if raw.shape[1] else raw
-    probability = shifted / shifted.sum(axis=1, keepdims=True) if raw.shape[1] else raw
-    prediction = np.where(present, probability.argmax(axis=1) if raw.shape[1] else 0, np.nan)
-    return pd.DataFrame({"raw": rows,
-                         "probability": [p if ok else None for p, ok in zip(probability, present)],
-                         "prediction": prediction})
+        return {"raw": raw}
+    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
+    probability = shifted / shifted.sum(axis=1, keepdims=True)
+    return {"raw": raw, "probability": probability, "prediction": np.where(present, probability.argmax(axis=1), np.nan)}
+
+
+def _value_frame(outputs, present, names):
+    """One column per output value, then ``present``."""
+    values = np.concatenate([v.reshape(len(present), -1) for v in outputs.values()], axis=1)
+    frame = pd.DataFrame(values, columns=names)
+    frame["present"] = present
+    return frame
+
+
+def _array_frame(outputs, present):
+    """One column per output: an array per row (None where a row is not present), or a number."""
+    return pd.DataFrame({name: [row if ok else None for row, ok in zip(v, present)] if v.ndim == 2 else v
+                         for name, v in outputs.items()})

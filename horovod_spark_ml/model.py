@@ -17,7 +17,7 @@ from pyspark.ml.functions import array_to_vector
 from pyspark.sql import functions as F
 
 from .errors import InputError
-from .inference import ArrayBatches, predict_struct
+from .inference import ArrayBatches, output_width, predict_struct
 from .keras_bytes import custom_modules, model_from_bytes, model_to_bytes
 from .params import HasOutputCol, HasOutputLayer
 from .persistence import KerasPersistence
@@ -67,10 +67,11 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
     def _transform(self, dataset):
         features, batches = self._inference_input(dataset)
         layer = self.getOutputLayer()
-        model_bytes = self._layer_model_bytes(layer) if layer else self._model_bytes
+        keras_model = self._layer_model(layer) if layer else self.getKerasModel()
+        model_bytes = model_to_bytes(keras_model) if layer else self._model_bytes
         struct_name = f"__{self.uid}_out"
         struct = predict_struct(dataset, model_bytes, features, batches=batches, batch_size=self.getBatchSize(),
-                                head="values" if layer else self._head,
+                                width=output_width(keras_model, batches.symbolic_inputs()), head="values" if layer else self._head,
                                 modules=custom_modules(self.getKerasModel()))
         with_struct = dataset.withColumn(struct_name, struct)
         columns = ([(self.getOutputCol(), vector(F.col(struct_name)["raw"]), None)] if layer
@@ -89,9 +90,9 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         column = columns[0] if len(columns) == 1 else F.struct(*columns)
         return column, ArrayBatches(features.fields(self.getKerasModel()))
 
-    def _layer_model_bytes(self, name):
+    def _layer_model(self, name):
         model = self.getKerasModel()
-        return model_to_bytes(keras.Model(model.inputs, model.get_layer(name).output, name=f"{model.name}_{name}"))
+        return keras.Model(model.inputs, model.get_layer(name).output, name=f"{model.name}_{name}")
 
     def _output_columns(self, struct, dataset):
         """``(name, column, metadata)`` triples; an empty name (param set to "") skips the column."""
