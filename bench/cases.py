@@ -62,20 +62,28 @@ def transform(model, predict_df, rows):
             "floor_seconds": floor, "floor_rows_per_s": rows / statistics.median(floor)}
 
 
-def _without_model(df, column):
+def _without_model(df, column, classes=10):
+    """What ``transform`` builds around the model, the same way (one double per output value), with no model."""
     import numpy as np
     import pandas as pd
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
-    @F.pandas_udf("raw array<double>, probability array<double>, prediction double")
+    names = [f"raw_{i}" for i in range(classes)] + [f"probability_{i}" for i in range(classes)] + ["prediction"]
+
+    @F.pandas_udf(", ".join(f"{name} double" for name in names) + ", present boolean")
     def constant(features: pd.Series) -> pd.DataFrame:
-        zeros = np.zeros((len(features), 10))
-        return pd.DataFrame({"raw": list(zeros), "probability": list(zeros), "prediction": zeros[:, 0]})
+        frame = pd.DataFrame(np.zeros((len(features), len(names))), columns=names)
+        frame["present"] = True
+        return frame
 
     out = constant(column)
-    return df.select("*", array_to_vector(out["raw"]).alias("rawPrediction"),
-                     array_to_vector(out["probability"]).alias("probability"), out["prediction"].alias("prediction"))
+
+    def vector(prefix):
+        return array_to_vector(F.when(out["present"], F.array(*[out[f"{prefix}_{i}"] for i in range(classes)])))
+
+    return df.select("*", vector("raw").alias("rawPrediction"), vector("probability").alias("probability"),
+                     out["prediction"].alias("prediction"))
 
 
 def _timed(make_df):
