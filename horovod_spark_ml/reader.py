@@ -32,8 +32,9 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     """Yield an endless dataset of ``(inputs, targets)`` batches (inputs only without targets).
 
     ``inputs`` and ``targets`` are lists of :class:`.layout.Field`. Rows come
-    from the row groups assigned to ``rank``; row groups are reshuffled every
-    pass and rows within a buffer when ``shuffle`` is set. ``images`` (an
+    from the row groups assigned to ``rank``. With ``shuffle`` set, every pass
+    takes a new row order: a whole permutation when the shard is in memory, else
+    new row-group order and a shuffle buffer. ``images`` (an
     :class:`.image_decoding.ImageSpec`) decodes image rows instead, with
     augmentation when shuffling (training); undecodable images are counted in
     ``corrupt_counter`` (a ``tf.Variable``).
