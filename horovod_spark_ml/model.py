@@ -71,8 +71,8 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         model_bytes = model_to_bytes(keras_model) if layer else self._model_bytes
         struct_name = f"__{self.uid}_out"
         struct = predict_struct(dataset, model_bytes, features, batches=batches, batch_size=self.getBatchSize(),
-                                width=output_width(keras_model, batches.symbolic_inputs()), head="values" if layer else self._head,
-                                modules=custom_modules(self.getKerasModel()))
+                                width=output_width(keras_model, batches.symbolic_inputs()),
+                                head="values" if layer else self._head, modules=custom_modules(self.getKerasModel()))
         with_struct = dataset.withColumn(struct_name, struct)
         columns = ([(self.getOutputCol(), vector(F.col(struct_name)["raw"]), None)] if layer
                    else self._output_columns(F.col(struct_name), dataset))

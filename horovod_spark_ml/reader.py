@@ -51,12 +51,12 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     if images is None and fits:
         yield _in_memory_batches(_read_shard(urls, rank, size, columns), inputs, targets, batch_size, shuffle, seed)
         return
-    in_memory = shuffle and fits
-    reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=1 if in_memory else None,
+    cache_images = images is not None and shuffle and fits
+    reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=1 if cache_images else None,
                                shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=columns)
     try:
         batches = make_petastorm_dataset(reader)
-        if in_memory:  # the first pass reads (and caches) as Petastorm goes; later ones replay, reordered
+        if cache_images:  # the first pass reads (and caches) as Petastorm goes; later ones replay, reordered
             cached = batches.cache()
             batches = cached.concatenate(cached.shuffle(_CACHED_ORDER, seed=seed).repeat())
         if images is None:
