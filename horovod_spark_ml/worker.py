@@ -13,6 +13,8 @@ Example (what the launcher does)::
     >>> results[0]["history"]["loss"]
     [0.81, 0.35, ...]
 """
+import atexit
+import gc
 import json
 import math
 import sys
@@ -52,6 +54,7 @@ class TrainingJob:
 
 def train(job):
     """Run one rank's training; rank 0 returns the model bytes, history and epoch times, others None."""
+    skip_collection_at_exit()
     try:
         return _train(job)
     except BaseException:
@@ -60,6 +63,16 @@ def train(job):
         print(ERROR_MARKER + json.dumps({"rank": rank, "error": traceback.format_exc()}), file=sys.stderr,
               flush=True)
         raise
+
+
+def skip_collection_at_exit():
+    """Let the rank's process end at once rather than about 1 s after its result is sent.
+
+    At exit Python's finalization collects TensorFlow's ~350k objects several
+    times over; objects frozen first are skipped. Exit handlers all still run,
+    and the garbage they make is still collected.
+    """
+    atexit.register(gc.freeze)
 
 
 def _train(job):
