@@ -57,3 +57,11 @@ def test_shards_over_the_memory_limit_stream_through_petastorm_with_the_same_row
     monkeypatch.setattr(reader, "_CACHE_BYTES", 0)
     labels = np.concatenate([_labels(urls, rank, 2, ROWS // 2 // BATCH, shuffle=False) for rank in (0, 1)])
     assert sorted(labels) == list(range(ROWS))
+
+
+def test_in_memory_columns_become_tensors_without_a_copy(urls):
+    for array in reader._read_shard(urls, 0, 1, ["features", "label"]).values():
+        assert array.ctypes.data % 64 == 0  # TensorFlow aborts the process on unaligned shared memory
+        tensor = reader._shared_tensor(array)
+        array[0] = -1
+        assert np.all(tensor.numpy()[0] == -1)
