@@ -17,9 +17,9 @@ import json
 import re
 import sys
 import threading
-from contextlib import contextmanager
 
 from .errors import TrainingError
+from .horovod_spark_patches import patched_horovod_spark
 from .worker import EPOCH_MARKER, ERROR_MARKER, train
 
 _SHUTDOWN = "Horovod has been shut down"
@@ -33,7 +33,7 @@ def run_training(job, num_proc, verbose=1, out=None):
     import horovod.spark
     output = RankOutput(verbose, out or sys.stdout)
     try:
-        with _signals_only_on_main_thread(), _prompt_task_exit():
+        with patched_horovod_spark():
             results = horovod.spark.run(train, args=(job,), num_proc=num_proc, env=dict(_RANK_ENV),
                                         stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0)
     except Exception as e:
@@ -41,64 +41,6 @@ def run_training(job, num_proc, verbose=1, out=None):
     finally:
         output.flush()
     return results[0]
-
-
-@contextmanager
-def _signals_only_on_main_thread():
-    """Let Horovod launch from a worker thread (CrossValidator and TrainValidationSplit fit in a pool).
-
-    Horovod's gloo launcher installs SIGINT/SIGTERM handlers to stop the ranks,
-    and Python allows that only on the main thread. Off it, a plain event
-    stands in: such a thread cannot receive signals anyway.
-    """
-    if threading.current_thread() is threading.main_thread():
-        yield
-        return
-    import horovod.runner.gloo_run as gloo_run
-    original = gloo_run.register_shutdown_event
-    gloo_run.register_shutdown_event = threading.Event
-    try:
-        yield
-    finally:
-        gloo_run.register_shutdown_event = original
-
-
-@contextmanager
-def _prompt_task_exit():
-    """Let Horovod's Spark tasks end as soon as their rank does, not 3 s later.
-
-    Each task keeps its service up for at least 3 s after the command starts,
-    so the driver can still connect for the exit code; but Horovod 0.28.1
-    starts that clock when the command ends, so every run waited 3 s after
-    training. The tasks' mapper is wrapped to start it when the command starts.
-    Only Horovod is imported on the executors: the wrapper is pickled by value.
-    """
-    import horovod.spark.runner as runner
-    original = runner._make_mapper
-
-    def make_mapper(*args):
-        mapper = original(*args)
-
-        def mapper_timing_from_command_start(index, rows):
-            from horovod.runner.common.service.task_service import BasicTaskService
-            from horovod.runner.common.util.timeout import Timeout
-            from horovod.spark.task.task_service import SparkTaskService
-
-            def run_command(self, *command_args, **command_kwargs):
-                if self._minimum_command_lifetime_s is not None:
-                    self._minimum_command_lifetime = Timeout(self._minimum_command_lifetime_s, message="lifetime")
-                BasicTaskService._run_command(self, *command_args, **command_kwargs)
-
-            SparkTaskService._run_command = run_command
-            return mapper(index, rows)
-
-        return mapper_timing_from_command_start
-
-    runner._make_mapper = make_mapper
-    try:
-        yield
-    finally:
-        runner._make_mapper = original
 
 
 class RankOutput:

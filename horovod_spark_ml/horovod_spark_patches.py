@@ -1,0 +1,116 @@
+"""Horovod 0.28.1's Spark launcher, patched for the runs we start: no waits after training, any thread.
+
+While :func:`patched_horovod_spark` is open, every ``horovod.spark.run`` in
+this process (so also a user's own) goes without these waits, which kept a
+run going up to 5 s after its ranks ended:
+
+- Each Spark task keeps its service up at least 3 s after the rank's command
+  starts, so the driver can still fetch the exit code; but Horovod starts
+  that clock when the command ends, so every run slept 3 s after training.
+  It now starts when the command starts.
+- Asked for the exit code, a task looked for its command's end once a second.
+  It now answers when the command ends.
+- Horovod's services, the driver's and each task's, noticed a shutdown at
+  their next poll, every 0.5 s; they now poll every 0.05 s.
+
+And a run can start from any thread: Horovod's gloo launcher installs
+SIGINT/SIGTERM handlers to stop the ranks, which Python allows only on the
+main thread. Off it, a plain event stands in (such a thread cannot receive
+signals anyway), so CrossValidator and TrainValidationSplit can fit in a pool.
+
+The patches go in when the first run opens and come out when the last one
+closes, so runs in parallel threads neither stack them nor leave them behind.
+
+Example::
+
+    >>> with patched_horovod_spark():
+    ...     results = horovod.spark.run(train, args=(job,), num_proc=2)
+"""
+import socketserver
+import threading
+from contextlib import contextmanager
+
+_POLL_SECONDS = 0.05
+_lock = threading.Lock()
+_open_runs = 0
+_horovods = {}  # what the patches replaced
+
+
+@contextmanager
+def patched_horovod_spark():
+    """Patch Horovod's Spark launcher while the block runs (see the module's docstring)."""
+    global _open_runs
+    import horovod.runner.gloo_run as gloo_run
+    import horovod.spark.runner as runner
+    with _lock:
+        if _open_runs == 0:
+            _horovods.update(make_mapper=runner._make_mapper, register_shutdown_event=gloo_run.register_shutdown_event)
+            runner._make_mapper = _prompt_mapper(runner._make_mapper)
+            gloo_run.register_shutdown_event = _shutdown_event_on_any_thread
+            socketserver.ThreadingTCPServer.serve_forever = _serve_polling_often
+        _open_runs += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _open_runs -= 1
+            if _open_runs == 0:
+                runner._make_mapper = _horovods["make_mapper"]
+                gloo_run.register_shutdown_event = _horovods["register_shutdown_event"]
+                del socketserver.ThreadingTCPServer.serve_forever
+
+
+def _shutdown_event_on_any_thread():
+    if threading.current_thread() is threading.main_thread():
+        return _horovods["register_shutdown_event"]()
+    return threading.Event()
+
+
+def _serve_polling_often(server, poll_interval=_POLL_SECONDS):
+    socketserver.BaseServer.serve_forever(server, poll_interval)
+
+
+def _prompt_mapper(make_mapper):
+    """Wrap Horovod's Spark task function to mend its task service on the executor.
+
+    All of it is defined in here, so that it is pickled by value: executors
+    import only Horovod, not this package (and with it TensorFlow).
+    """
+    def make_prompt_mapper(*args):
+        mapper = make_mapper(*args)
+
+        def prompt_mapper(index, rows):
+            import socketserver
+
+            from horovod.runner.common.service.task_service import (BasicTaskService, WaitForCommandExitCodeRequest,
+                                                                    WaitForCommandExitCodeResponse)
+            from horovod.runner.common.util.timeout import Timeout
+            from horovod.spark.task.task_service import SparkTaskService
+
+            def run_command(self, *command_args, **command_kwargs):
+                if self._minimum_command_lifetime_s is not None:
+                    self._minimum_command_lifetime = Timeout(self._minimum_command_lifetime_s, message="lifetime")
+                BasicTaskService._run_command(self, *command_args, **command_kwargs)
+
+            horovods_handle = getattr(SparkTaskService._handle, "horovods", SparkTaskService._handle)
+
+            def handle(self, request, client_address):
+                if not isinstance(request, WaitForCommandExitCodeRequest):
+                    return horovods_handle(self, request, client_address)
+                self.wait_for_command_start()
+                self._command_thread.join()
+                return WaitForCommandExitCodeResponse(self._command_exit_code)
+
+            def serve_polling_often(server, poll_interval=_POLL_SECONDS):
+                socketserver.BaseServer.serve_forever(server, poll_interval)
+
+            handle.horovods = horovods_handle  # a reused Python worker wraps Horovod's own, not the last wrapper
+            SparkTaskService._run_command = run_command
+            SparkTaskService._handle = handle
+            # Executor processes run only Horovod's task services as threaded TCP servers.
+            socketserver.ThreadingTCPServer.serve_forever = serve_polling_often
+            return mapper(index, rows)
+
+        return prompt_mapper
+
+    return make_prompt_mapper
