@@ -20,7 +20,8 @@ import threading
 
 from .errors import TrainingError
 from .horovod_spark_patches import patched_horovod_spark
-from .worker import EPOCH_MARKER, ERROR_MARKER, train
+from .progress import EPOCH_MARKER, format_epoch
+from .worker import ERROR_MARKER, train
 
 _SHUTDOWN = "Horovod has been shut down"
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
@@ -87,14 +88,3 @@ class RankOutput:
         causes = [r for r, text in self.failures.items() if _SHUTDOWN not in text]
         rank = (causes or list(self.failures))[0]
         return f"Horovod rank {rank} failed during training:\n{self.failures[rank].rstrip()}"
-
-
-_COUNTS = {"corrupt_images"}  # logged counts, printed as integers
-
-
-def format_epoch(record):
-    """One progress line, e.g. ``epoch 3/20  loss 0.3121  accuracy 0.9102  val_loss 0.35  (1.2 s)``."""
-    skip = {"epoch", "epochs", "seconds"}
-    values = "  ".join(f"{k} {int(v)}" if k in _COUNTS else f"{k} {v:.4f}" for k, v in record.items()
-                       if k not in skip)
-    return f"epoch {record['epoch']}/{record['epochs']}  {values}  ({record['seconds']:.1f} s)"

@@ -1,0 +1,43 @@
+"""Training progress: rank 0 prints one marked JSON line per epoch, the driver shows it as one line.
+
+Example::
+
+    >>> model.fit(data, epochs=20, callbacks=[ProgressPrinter(20)])   # in rank 0
+    HSM-EPOCH {"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102}
+    >>> format_epoch({"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102})
+    'epoch 3/20  loss 0.3121  accuracy 0.9102  (1.2 s)'
+"""
+import json
+import time
+
+import keras
+
+EPOCH_MARKER = "HSM-EPOCH "
+_COUNTS = {"corrupt_images"}  # logged counts, printed as integers
+
+
+class ProgressPrinter(keras.callbacks.Callback):
+    """Prints one marked JSON line per epoch and keeps each epoch's seconds."""
+
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+        self.started = None
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.time() - self.started)
+        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(self.seconds[-1], 3)}
+        record.update({k: float(v) for k, v in (logs or {}).items()})
+        print(EPOCH_MARKER + json.dumps(record), flush=True)
+
+
+def format_epoch(record):
+    """One progress line, e.g. ``epoch 3/20  loss 0.3121  accuracy 0.9102  val_loss 0.35  (1.2 s)``."""
+    skip = {"epoch", "epochs", "seconds"}
+    values = "  ".join(f"{k} {int(v)}" if k in _COUNTS else f"{k} {v:.4f}" for k, v in record.items()
+                       if k not in skip)
+    return f"epoch {record['epoch']}/{record['epochs']}  {values}  ({record['seconds']:.1f} s)"
