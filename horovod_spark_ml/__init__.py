@@ -5,20 +5,36 @@ Example::
     >>> from horovod_spark_ml import MLPClassifier
     >>> model = MLPClassifier(hiddenLayers=[64, 32], epochs=20, numProc=2).fit(train_df)
     >>> model.transform(test_df).select("prediction", "probability").show()
-"""
-from .cnn import CNNClassificationModel, CNNClassifier
-from .dbn import DBNClassificationModel, DBNClassifier, DBNRegressionModel, DBNRegressor
-from .errors import InputError, TrainingError
-from .image_files import read_images
-from .keras_estimator import KerasEstimator, KerasModel
-from .mlp import MLPClassificationModel, MLPClassifier, MLPRegressionModel, MLPRegressor
-from .recurrent import LSTMClassificationModel, LSTMClassifier, LSTMRegressionModel, LSTMRegressor
-from .sequence_files import read_sequence_csvs
-from .unsupervised import RBM, Autoencoder, AutoencoderModel, RBMModel
 
-__all__ = ["Autoencoder", "AutoencoderModel", "RBM", "RBMModel", "DBNClassifier", "DBNClassificationModel",
-           "DBNRegressor", "DBNRegressionModel", "CNNClassifier", "CNNClassificationModel", "KerasEstimator",
-           "KerasModel", "LSTMClassifier", "LSTMClassificationModel", "LSTMRegressor", "LSTMRegressionModel",
-           "MLPClassifier", "MLPClassificationModel", "MLPRegressor", "MLPRegressionModel", "read_images",
-           "read_sequence_csvs", "InputError", "TrainingError"]
+The names below are imported on first use, so that a Horovod rank, which
+imports only what training needs, does not wait for PySpark and every
+estimator before it starts reading its data.
+"""
+import importlib
+
+_MODULES = {
+    "Autoencoder": "unsupervised", "AutoencoderModel": "unsupervised",
+    "RBM": "unsupervised", "RBMModel": "unsupervised",
+    "DBNClassifier": "dbn", "DBNClassificationModel": "dbn", "DBNRegressor": "dbn", "DBNRegressionModel": "dbn",
+    "CNNClassifier": "cnn", "CNNClassificationModel": "cnn",
+    "KerasEstimator": "keras_estimator", "KerasModel": "keras_estimator",
+    "LSTMClassifier": "recurrent", "LSTMClassificationModel": "recurrent", "LSTMRegressor": "recurrent",
+    "LSTMRegressionModel": "recurrent",
+    "MLPClassifier": "mlp", "MLPClassificationModel": "mlp", "MLPRegressor": "mlp", "MLPRegressionModel": "mlp",
+    "read_images": "image_files", "read_sequence_csvs": "sequence_files",
+    "InputError": "errors", "TrainingError": "errors",
+}
+__all__ = list(_MODULES)
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name not in _MODULES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_MODULES])
