@@ -1,4 +1,4 @@
-"""The launch around ``horovod.spark.run``: a run ends as soon as its ranks do."""
+"""The launch around ``horovod.spark.run``: ranks start on their data at once, and a run ends when they do."""
 import socketserver
 import subprocess
 import sys
@@ -19,6 +19,13 @@ def test_a_run_returns_as_soon_as_its_ranks_end(spark):
     # 0.37-0.41 s here: the rank's process exit and Spark's job end. Horovod's own
     # waits added 1.0-1.5 s to that, and 3 s more before the lifetime clock was mended.
     assert time.time() - ended < 0.9
+
+
+def test_a_rank_can_start_reading_before_it_imports_tensorflow():
+    code = ("import sys, horovod_spark_ml.worker, horovod_spark_ml.reader, horovod_spark_ml.layout; "
+            "print(sorted({'tensorflow', 'keras', 'pyspark', 'petastorm'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_a_rank_exits_promptly_after_tensorflow_was_imported():

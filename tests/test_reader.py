@@ -25,9 +25,9 @@ def urls(tmp_path_factory):
     return urls
 
 
-def _labels(urls, rank, size, batches, shuffle=True, batch_size=BATCH):
+def _labels(urls, rank, size, batches, shuffle=True, batch_size=BATCH, ahead=None):
     with reader.open_dataset(urls, rank=rank, size=size, batch_size=batch_size, inputs=INPUTS, targets=TARGETS,
-                             shuffle=shuffle, seed=rank) as dataset:
+                             shuffle=shuffle, seed=rank, ahead=ahead) as dataset:
         labels = []
         for x, y in dataset.take(batches):
             assert x.shape == (batch_size, WIDTH) and x.dtype == "float32"
@@ -53,8 +53,14 @@ def test_a_shard_smaller_than_a_batch_fills_it_by_repeating(urls):
     assert sorted(labels) == sorted(list(range(ROWS)) * 2)
 
 
+def test_a_shard_read_ahead_gives_the_same_batches(urls):
+    ahead = reader.read_ahead(urls, rank=1, size=2, inputs=INPUTS, targets=TARGETS)
+    assert np.array_equal(_labels(urls, 1, 2, 6, ahead=ahead), _labels(urls, 1, 2, 6))
+
+
 def test_shards_over_the_memory_limit_stream_through_petastorm_with_the_same_rows(urls, monkeypatch):
     monkeypatch.setattr(reader, "_CACHE_BYTES", 0)
+    assert reader.read_ahead(urls, rank=0, size=2, inputs=INPUTS, targets=TARGETS) is None
     labels = np.concatenate([_labels(urls, rank, 2, ROWS // 2 // BATCH, shuffle=False) for rank in (0, 1)])
     assert sorted(labels) == list(range(ROWS))
 
