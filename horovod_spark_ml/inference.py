@@ -149,7 +149,7 @@ def _flat(outputs, rows):
 def _stacked(column):
     values = column.to_numpy()
     if values.dtype == object:  # arrays, one per row
-        return np.stack(values).astype(np.float32)
+        return np.stack(values).astype(np.float32, copy=False)  # features arrive as float32: no second copy
     return values
 
 
