@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 _SHUFFLE_ROWS = 10_000
 _SHUFFLE_IMAGES = 1_000
 _CACHE_BYTES = 1 << 30  # a rank's shard up to this size (staged, uncompressed Parquet) is held in memory
+_ALIGNMENT = 64  # bytes; TensorFlow shares only memory aligned like its own
 _CACHED_ORDER = 256  # cached Petastorm batches (row groups) of images are reordered within this window on each replay
 
 
@@ -132,11 +133,11 @@ def _array(column):
     return values.reshape(len(column), -1) if pa.types.is_list(column.type) else values
 
 
-def _aligned(length, dtype, alignment=64):
+def _aligned(length, dtype):
     import numpy as np
     size = length * np.dtype(dtype).itemsize
-    buffer = np.empty(size + alignment, np.uint8)
-    start = -buffer.ctypes.data % alignment
+    buffer = np.empty(size + _ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % _ALIGNMENT
     return buffer[start:start + size].view(dtype)
 
 
@@ -173,6 +174,8 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed):
 def _shared_tensor(array):
     """A tensor over a 64-byte aligned NumPy array's own memory, which it keeps alive."""
     import tensorflow as tf
+    if array.ctypes.data % _ALIGNMENT:  # TensorFlow would abort the whole process rather than raise
+        raise ValueError("an in-memory shard must start on a 64-byte boundary to be shared with TensorFlow")
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 

@@ -71,3 +71,5 @@ def test_in_memory_columns_become_tensors_without_a_copy(urls):
         tensor = reader._shared_tensor(array)
         array[0] = -1
         assert np.all(tensor.numpy()[0] == -1)
+    with pytest.raises(ValueError, match="64-byte boundary"):
+        reader._shared_tensor(np.ones(9)[1:])
