@@ -18,8 +18,11 @@ SIGINT/SIGTERM handlers to stop the ranks, which Python allows only on the
 main thread. Off it, a plain event stands in (such a thread cannot receive
 signals anyway), so CrossValidator and TrainValidationSplit can fit in a pool.
 
-The patches go in when the first run opens and come out when the last one
-closes, so runs in parallel threads neither stack them nor leave them behind.
+On the driver the patches go in when the first run opens and come out when
+the last one closes, so runs in parallel threads neither stack them nor leave
+them behind. On an executor each task mends the task service of its Python
+worker, which keeps it; importing this module there costs nothing, as the
+package imports nothing heavy until it is used.
 
 Example::
 
@@ -71,46 +74,43 @@ def _serve_polling_often(server, poll_interval=_POLL_SECONDS):
 
 
 def _prompt_mapper(make_mapper):
-    """Wrap Horovod's Spark task function to mend its task service on the executor.
-
-    All of it is defined in here, so that it is pickled by value: executors
-    import only Horovod, not this package (and with it TensorFlow).
-    """
+    """Wrap Horovod's Spark task function so that it first mends the task service on its executor."""
     def make_prompt_mapper(*args):
         mapper = make_mapper(*args)
 
         def prompt_mapper(index, rows):
-            import socketserver
-
-            from horovod.runner.common.service.task_service import (BasicTaskService, WaitForCommandExitCodeRequest,
-                                                                    WaitForCommandExitCodeResponse)
-            from horovod.runner.common.util.timeout import Timeout
-            from horovod.spark.task.task_service import SparkTaskService
-
-            def run_command(self, *command_args, **command_kwargs):
-                if self._minimum_command_lifetime_s is not None:
-                    self._minimum_command_lifetime = Timeout(self._minimum_command_lifetime_s, message="lifetime")
-                BasicTaskService._run_command(self, *command_args, **command_kwargs)
-
-            horovods_handle = getattr(SparkTaskService._handle, "horovods", SparkTaskService._handle)
-
-            def handle(self, request, client_address):
-                if not isinstance(request, WaitForCommandExitCodeRequest):
-                    return horovods_handle(self, request, client_address)
-                self.wait_for_command_start()
-                self._command_thread.join()
-                return WaitForCommandExitCodeResponse(self._command_exit_code)
-
-            def serve_polling_often(server, poll_interval=_POLL_SECONDS):
-                socketserver.BaseServer.serve_forever(server, poll_interval)
-
-            handle.horovods = horovods_handle  # a reused Python worker wraps Horovod's own, not the last wrapper
-            SparkTaskService._run_command = run_command
-            SparkTaskService._handle = handle
-            # Executor processes run only Horovod's task services as threaded TCP servers.
-            socketserver.ThreadingTCPServer.serve_forever = serve_polling_often
+            _mend_task_service()
             return mapper(index, rows)
 
         return prompt_mapper
 
     return make_prompt_mapper
+
+
+def _mend_task_service():
+    """Patch Horovod's task service in this executor process, which a reused Python worker keeps."""
+    from horovod.spark.task.task_service import SparkTaskService
+    if SparkTaskService._handle is not _answer_exit_code_promptly:
+        _horovods["task_handle"] = SparkTaskService._handle
+        SparkTaskService._handle = _answer_exit_code_promptly
+    SparkTaskService._run_command = _run_command_timed_from_start
+    # Executor processes run only Horovod's task services as threaded TCP servers.
+    socketserver.ThreadingTCPServer.serve_forever = _serve_polling_often
+
+
+def _run_command_timed_from_start(service, *command_args, **command_kwargs):
+    from horovod.runner.common.service.task_service import BasicTaskService
+    from horovod.runner.common.util.timeout import Timeout
+    if service._minimum_command_lifetime_s is not None:
+        service._minimum_command_lifetime = Timeout(service._minimum_command_lifetime_s, message="lifetime")
+    BasicTaskService._run_command(service, *command_args, **command_kwargs)
+
+
+def _answer_exit_code_promptly(service, request, client_address):
+    from horovod.runner.common.service.task_service import (WaitForCommandExitCodeRequest,
+                                                            WaitForCommandExitCodeResponse)
+    if not isinstance(request, WaitForCommandExitCodeRequest):
+        return _horovods["task_handle"](service, request, client_address)
+    service.wait_for_command_start()
+    service._command_thread.join()
+    return WaitForCommandExitCodeResponse(service._command_exit_code)

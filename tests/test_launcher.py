@@ -21,8 +21,9 @@ def test_a_run_returns_as_soon_as_its_ranks_end(spark):
     assert time.time() - ended < 0.9
 
 
-def test_a_rank_can_start_reading_before_it_imports_tensorflow():
-    code = ("import sys, horovod_spark_ml.worker, horovod_spark_ml.reader, horovod_spark_ml.layout; "
+def test_what_ranks_and_executors_import_first_loads_no_tensorflow():  # so a rank reads while it loads
+    code = ("import sys, horovod_spark_ml.worker, horovod_spark_ml.reader, horovod_spark_ml.layout, "
+            "horovod_spark_ml.horovod_spark_patches; "
             "print(sorted({'tensorflow', 'keras', 'pyspark', 'petastorm'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
