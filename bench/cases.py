@@ -63,27 +63,25 @@ def transform(model, predict_df, rows):
 
 
 def _without_model(df, column, classes=10):
-    """What ``transform`` builds around the model, the same way (one double per output value), with no model."""
+    """What ``transform`` builds around the model, with the same helpers (one double per output value), no model."""
     import numpy as np
     import pandas as pd
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
-    names = [f"raw_{i}" for i in range(classes)] + [f"probability_{i}" for i in range(classes)] + ["prediction"]
+    from horovod_spark_ml.inference import _struct_of_values, _value_names, _value_type
 
-    @F.pandas_udf(", ".join(f"{name} double" for name in names) + ", present boolean")
+    names = _value_names("classes", classes)
+
+    @F.pandas_udf(_value_type(names))
     def constant(features: pd.Series) -> pd.DataFrame:
         frame = pd.DataFrame(np.zeros((len(features), len(names))), columns=names)
         frame["present"] = True
         return frame
 
-    out = constant(column)
-
-    def vector(prefix):
-        return array_to_vector(F.when(out["present"], F.array(*[out[f"{prefix}_{i}"] for i in range(classes)])))
-
-    return df.select("*", vector("raw").alias("rawPrediction"), vector("probability").alias("probability"),
-                     out["prediction"].alias("prediction"))
+    out = _struct_of_values(constant(column), "classes", classes)
+    return df.select("*", array_to_vector(out["raw"]).alias("rawPrediction"),
+                     array_to_vector(out["probability"]).alias("probability"), out["prediction"].alias("prediction"))
 
 
 def _timed(make_df):

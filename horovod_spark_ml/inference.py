@@ -73,9 +73,11 @@ def predict_struct(df, model_bytes, features, *, batches, batch_size, width, hea
         return _value_frame(outputs, present, names) if by_value else _array_frame(outputs, present)
 
     values = predict(features)
-    if not by_value:
-        return values
+    return _struct_of_values(values, head, width) if by_value else values
 
+
+def _struct_of_values(values, head, width):
+    """The outputs struct, with its arrays built on the JVM from one double field per value."""
     def array(prefix):
         return F.when(values["present"], F.array(*[values[f"{prefix}_{i}"] for i in range(width)]))
 
