@@ -37,7 +37,7 @@ def read_ahead(urls, *, rank, size, inputs, targets, images=None):
     shard that will stream. Started before TensorFlow is imported, the read
     (seconds at 100k rows) and the import overlap.
     """
-    if images is not None or not _fits(urls, size):
+    if not _held_in_memory(images, _fits(urls, size)):
         return None
     pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
     try:
@@ -60,16 +60,16 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     ``corrupt_counter`` (a ``tf.Variable``). ``ahead`` is :func:`read_ahead`'s
     future for the same shard, if it was started.
     """
+    columns = _columns(inputs, targets, images)
+    fits = _fits(urls, size)
+    if _held_in_memory(images, fits):
+        values = ahead.result() if ahead else _read_shard(urls, rank, size, columns)
+        yield _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed)
+        return
     import tensorflow as tf
     from petastorm import make_batch_reader
     from petastorm.tf_utils import make_petastorm_dataset
 
-    columns = _columns(inputs, targets, images)
-    fits = _fits(urls, size)
-    if images is None and fits:
-        values = ahead.result() if ahead else _read_shard(urls, rank, size, columns)
-        yield _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed)
-        return
     cache_images = images is not None and shuffle and fits
     reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=1 if cache_images else None,
                                shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=columns)
@@ -100,6 +100,10 @@ def _columns(inputs, targets, images):
 
 def _fits(urls, size):
     return sum(os.path.getsize(urlparse(url).path) for url in urls) / size <= _CACHE_BYTES
+
+
+def _held_in_memory(images, fits):
+    return images is None and fits
 
 
 def _read_shard(urls, rank, size, columns):
