@@ -54,6 +54,7 @@ def _run(size, work, cases):
 
     from bench import cases as case
     from bench.data import synthetic, write_parquet
+    from bench.plain_keras import summary as plain_summary
     from horovod_spark_ml.schema import FEATURES, LABEL
     from horovod_spark_ml.session import local_spark
 
@@ -61,10 +62,14 @@ def _run(size, work, cases):
     train_path = write_parquet(os.path.join(work, "train"), *synthetic(size["rows"], size["features"]))
     predict_path = write_parquet(os.path.join(work, "predict"), *synthetic(size["predict_rows"], size["features"],
                                                                            seed=1))
-    if "mlp" in cases:
-        figures["plain_keras"] = _subprocess([sys.executable, "-m", "bench.plain_keras", "--threads", str(THREADS),
-                                              *[f"--{k.replace('_', '-')}={size[k]}" for k in
-                                                ("rows", "features", "hidden", "batch", "epochs", "predict_rows")]])
+    plain_runs = []
+
+    def plain_keras():
+        if "mlp" in cases:
+            plain_runs.append(_subprocess([sys.executable, "-m", "bench.plain_keras", "--threads", str(THREADS),
+                                           *[f"--{k.replace('_', '-')}={size[k]}" for k in
+                                             ("rows", "features", "hidden", "batch", "epochs", "predict_rows")]]))
+
     spark = local_spark(cores=THREADS, app_name="horovod-spark-ml-bench")
     try:
         if "mlp" in cases or "incumbent" in cases:
@@ -72,7 +77,9 @@ def _run(size, work, cases):
             df.count()
             columns = [F.col("features").cast("array<float>").alias(FEATURES), F.col("label").alias(LABEL)]
             figures["staging"] = case.staging(df, columns, work)
-            model, figures["fit"] = case.mlp_fit(df, size, work)
+            model, figures["fit"] = case.mlp_fit(df, size, work, before_each=plain_keras)
+            if plain_runs:
+                figures["plain_keras"] = plain_summary(plain_runs)
             predict_df = spark.read.parquet(predict_path).cache()
             predict_df.count()
             figures["transform"] = case.transform(model, predict_df, size["predict_rows"])

@@ -31,15 +31,18 @@ def staging(df, columns, work):
             "megabytes": _folder_mb(os.path.join(work, "plain-0"))}
 
 
-def mlp_fit(df, size, work):
+def mlp_fit(df, size, work, before_each=lambda: None):
     """MLPClassifier on one rank with every core, fitted ``REPEATS`` times, each staging into a fresh store.
 
+    ``before_each()`` runs before every fit (the bench runs plain Keras there,
+    so that both sides sample the same stretch of a shared machine's time).
     Figures: each fit's wall time and per-epoch times; the per-epoch figure is
     the median over the fits of each fit's median epoch after its first.
     """
     from horovod_spark_ml import MLPClassifier
     walls, epochs = [], []
     for i in range(REPEATS):
+        before_each()
         started = time.perf_counter()
         model = MLPClassifier(featuresCol="features", hiddenLayers=_ints(size["hidden"]), batchSize=size["batch"],
                               epochs=size["epochs"], numProc=1, seed=1, verbose=0,

@@ -1,5 +1,5 @@
 """The baseline: plain single-process Keras on in-memory NumPy, in its own process so its threads are set
-before TensorFlow starts. Prints one JSON object.
+before TensorFlow starts. Prints one JSON object; the bench runs it once before each of our fits.
 
     python -m bench.plain_keras --rows 10000 --features 784 --hidden 256,128,64 --batch 128 --epochs 4 --threads 2
 """
@@ -51,6 +51,15 @@ def main():
     print(json.dumps({"epoch_seconds": times, "epoch_median_s": statistics.median(times[1:]),
                       "predict_seconds": predict_times,
                       "predict_rows_per_s": args.predict_rows / statistics.median(predict_times)}))
+
+
+def summary(runs):
+    """Several runs' figures as one: the medians over the runs of their per-epoch and predict figures."""
+    failed = [run for run in runs if "error" in run]
+    if failed:
+        return failed[0]
+    return {"runs": runs, "epoch_median_s": statistics.median(run["epoch_median_s"] for run in runs),
+            "predict_rows_per_s": statistics.median(run["predict_rows_per_s"] for run in runs)}
 
 
 if __name__ == "__main__":
