@@ -6,12 +6,14 @@ decoded images) and predicted in chunks; never one row at a time. Numeric
 chunks hold about 32 MB of input (at least ``batch_size`` rows), as the cost
 of each predict call dominates small batches. The model crosses to the
 executors as ``.keras`` bytes in a broadcast and is rebuilt once per Python
-worker, then reused by every later batch and task in that worker. Spark
-converts array results from pandas element by element in Python, which costs
-more per row than predicting; so narrow outputs (a classifier's) come back as
-one double per value and become arrays on the JVM. Wide ones (embeddings,
-reconstructions) come back as arrays: past about a hundred fields Spark stops
-compiling the plan, and one field per value gets slower than arrays.
+worker, then reused by every later batch and task in that worker (which from
+then on also skips re-reading PySpark's zips at each task: see
+:mod:`.zip_import_cache`). Spark converts array results from pandas element
+by element in Python, which costs more per row than predicting; so narrow
+outputs (a classifier's) come back as one double per value and become arrays
+on the JVM. Wide ones (embeddings, reconstructions) come back as arrays: past
+about a hundred fields Spark stops compiling the plan, and one field per value
+gets slower than arrays.
 
 Example::
 
