@@ -18,12 +18,12 @@ import time
 
 SIZES = {
     "full": dict(rows=100_000, features=784, hidden="512,256,128", batch=128, epochs=4, predict_rows=100_000,
-                 big_rows=4_000, cnn_rows=20_000, incumbent_predict_rows=10_000),
+                 big_rows=4_000, cnn_rows=20_000, incumbent_predict_rows=10_000, gpu_rows=2_048),
     "quick": dict(rows=10_000, features=784, hidden="256,128,64", batch=128, epochs=4, predict_rows=100_000,
-                  big_rows=1_000, cnn_rows=4_000, incumbent_predict_rows=2_000),
+                  big_rows=1_000, cnn_rows=4_000, incumbent_predict_rows=2_000, gpu_rows=256),
 }
 THREADS = 2  # the thread budget every side gets: all cores of the 2-core reference machine
-CASES = ("mlp", "big_mlp", "cnn", "incumbent")
+CASES = ("mlp", "big_mlp", "cnn", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -89,6 +89,13 @@ def _run(size, work, cases):
             figures["big_mlp"] = case.big_mlp(spark, size, work)
         if "cnn" in cases:
             figures["cnn"] = case.cnn_scaling(spark, size, work, THREADS)
+        if "gpu" in cases and not _has_gpu():
+            figures["gpu"] = {"error": "no GPU on this machine (nvidia-smi lists none)"}
+        elif "gpu" in cases:
+            figures["plain_cnn"] = _subprocess([sys.executable, "-m", "bench.plain_cnn", "--threads", str(THREADS),
+                                                "--rows", str(size["gpu_rows"]), "--size", "227",
+                                                *[f"--{k}={size[k]}" for k in ("batch", "epochs")]])
+            figures["gpu"] = case.gpu_alexnet(spark, size, work)
     finally:
         spark.stop()
     if "incumbent" in cases:
@@ -117,6 +124,14 @@ def _subprocess(command, env=None):
         error = next((line for line in lines if "Error: " in line), lines[-1])
         return {"error": error.strip(), "output_tail": "\n".join(lines[-60:])}
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _has_gpu():
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return listed.returncode == 0 and "GPU" in listed.stdout
 
 
 def _machine():

@@ -158,6 +158,28 @@ def cnn_scaling(spark, size, work, cores):
     return figures
 
 
+def gpu_alexnet(spark, size, work):
+    """AlexNet at 227x227 on synthetic pixel arrays: fit samples/s on one rank, and transform images/s.
+
+    For a GPU machine (the bench runs it only where ``nvidia-smi`` lists a GPU);
+    plain Keras's side is ``bench.plain_cnn``, on the same images.
+    """
+    from bench.data import synthetic_images, write_parquet
+    from horovod_spark_ml import CNNClassifier
+
+    rows, side = size["gpu_rows"], 227
+    x, y = synthetic_images(rows, size=side)
+    df = spark.read.parquet(write_parquet(os.path.join(work, "alexnet"), x, y)).cache()
+    df.count()
+    model = CNNClassifier(featuresCol="features", architecture="alexnet", inputShape=[side, side, 3],
+                          imageSize=[side, side], batchSize=size["batch"], epochs=size["epochs"], numProc=1,
+                          seed=1, verbose=0, storePath=os.path.join(work, "alexnet-store")).fit(df)
+    seconds = _timed(lambda: model.transform(df))
+    df.unpersist()
+    return {"rows": rows, "epoch_seconds": model.epochSeconds,
+            "samples_per_s": rows / statistics.median(model.epochSeconds[1:]),
+            "transform_seconds": seconds, "transform_rows_per_s": rows / statistics.median(seconds)}
+
 def _job_seconds(spark, group, name):
     """Durations of the finished jobs of ``group`` whose name contains ``name``, oldest first."""
     store = spark.sparkContext._jsc.sc().statusStore()

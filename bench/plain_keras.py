@@ -16,10 +16,7 @@ def main():
                        ("threads", int), ("predict-rows", int)]:
         parser.add_argument(f"--{name}", type=kind, required=True)
     args = parser.parse_args()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-    tf.config.threading.set_inter_op_parallelism_threads(min(2, args.threads))
+    start_tensorflow(args.threads)
     import keras
 
     from bench.data import synthetic
@@ -31,6 +28,25 @@ def main():
     model.compile(optimizer=keras.optimizers.Adam(0.001),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
                   jit_compile=False)
+    times, predict_times = fit_and_predict_seconds(model, x, y, synthetic(args.predict_rows, args.features, seed=1)[0],
+                                                   args.batch, args.epochs)
+    print(json.dumps({"epoch_seconds": times, "epoch_median_s": statistics.median(times[1:]),
+                      "predict_seconds": predict_times,
+                      "predict_rows_per_s": args.predict_rows / statistics.median(predict_times)}))
+
+
+def start_tensorflow(threads):
+    """Import TensorFlow with ``threads`` intra-op threads (before it starts any); returns the module."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    return tf
+
+
+def fit_and_predict_seconds(model, x, y, predict_x, batch, epochs):
+    """Each epoch's seconds in ``model.fit``, then 3 ``model.predict(predict_x)`` timings after a warm-up."""
+    import keras
     times = []
 
     class Timer(keras.callbacks.Callback):
@@ -40,18 +56,14 @@ def main():
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.started)
 
-    model.fit(x, y, batch_size=args.batch, epochs=args.epochs, verbose=0, shuffle=True, callbacks=[Timer()])
-    px, _ = synthetic(args.predict_rows, args.features, seed=1)
-    model.predict(px[: args.batch * 4], batch_size=args.batch, verbose=0)  # warm-up
+    model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, shuffle=True, callbacks=[Timer()])
+    model.predict(predict_x[: batch * 4], batch_size=batch, verbose=0)  # warm-up
     predict_times = []
     for _ in range(3):
         started = time.perf_counter()
-        model.predict(px, batch_size=args.batch, verbose=0)
+        model.predict(predict_x, batch_size=batch, verbose=0)
         predict_times.append(time.perf_counter() - started)
-    print(json.dumps({"epoch_seconds": times, "epoch_median_s": statistics.median(times[1:]),
-                      "predict_seconds": predict_times,
-                      "predict_rows_per_s": args.predict_rows / statistics.median(predict_times)}))
-
+    return times, predict_times
 
 def summary(runs):
     """Several runs' figures as one: the medians over the runs of their per-epoch and predict figures."""

@@ -74,6 +74,16 @@ def _scaling(f):
     return two / one, f"{two:,.0f} / {one:,.0f} samples/s"
 
 
+def _gpu_fit(f):
+    ours, plain = f["gpu"]["samples_per_s"], f["plain_cnn"]["samples_per_s"]
+    return ours / plain, f"{ours:,.0f} / {plain:,.0f} samples/s on {f['plain_cnn']['device']}"
+
+
+def _gpu_transform(f):
+    ours, plain = f["gpu"]["transform_rows_per_s"], f["plain_cnn"]["predict_rows_per_s"]
+    return ours / plain, f"{ours:,.0f} / {plain:,.0f} images/s on {f['plain_cnn']['device']}"
+
+
 _ROWS = [
     ("fit overhead", "MLPClassifier per-epoch s / plain Keras per-epoch s (numProc=1)", "<= 1.10",
      ("fit", "plain_keras"), _fit_overhead),
@@ -90,6 +100,10 @@ _ROWS = [
      _compute),
     ("scaling", "CNN samples/s, numProc=2 (1 thread each) / numProc=1 (2 threads)", ">= 0.85", ("cnn",),
      _scaling),
+    ("GPU fit", "AlexNet 227x227 samples/s, CNNClassifier (numProc=1) / plain Keras, same GPU", ">= 0.9",
+     ("gpu", "plain_cnn"), _gpu_fit),
+    ("GPU transform", "AlexNet 227x227 images/s, transform / plain predict, same GPU", ">= 0.8",
+     ("gpu", "plain_cnn"), _gpu_transform),
 ]
 
 if __name__ == "__main__":
