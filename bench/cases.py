@@ -153,8 +153,7 @@ def cnn_scaling(spark, size, work, cores):
             epochs[num_proc].append(model.epochSeconds)
     figures = {"rows": rows}
     for num_proc, fits in epochs.items():
-        per_fit = [statistics.median(fit[1:]) for fit in fits]
-        figures[f"num_proc_{num_proc}"] = {"epoch_seconds": fits, "samples_per_s": rows / statistics.median(per_fit)}
+        figures[f"num_proc_{num_proc}"] = {"epoch_seconds": fits, "samples_per_s": _samples_per_s(rows, fits)}
     return figures
 
 
@@ -177,8 +176,14 @@ def gpu_alexnet(spark, size, work):
     seconds = _timed(lambda: model.transform(df))
     df.unpersist()
     return {"rows": rows, "epoch_seconds": model.epochSeconds,
-            "samples_per_s": rows / statistics.median(model.epochSeconds[1:]),
+            "samples_per_s": _samples_per_s(rows, [model.epochSeconds]),
             "transform_seconds": seconds, "transform_rows_per_s": rows / statistics.median(seconds)}
+
+
+def _samples_per_s(rows, fits):
+    """``rows`` over the median of the fits' median epochs after their first (each fit: its epochs' seconds)."""
+    return rows / statistics.median(statistics.median(epochs[1:]) for epochs in fits)
+
 
 def _job_seconds(spark, group, name):
     """Durations of the finished jobs of ``group`` whose name contains ``name``, oldest first."""

@@ -32,6 +32,7 @@ def main():
                       "predict_seconds": predict_times,
                       "predict_rows_per_s": args.rows / statistics.median(predict_times)}))
 
+
 def _device(tf):
     gpus = tf.config.list_physical_devices("GPU")
     return tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU") if gpus else "CPU"

@@ -65,6 +65,7 @@ def fit_and_predict_seconds(model, x, y, predict_x, batch, epochs):
         predict_times.append(time.perf_counter() - started)
     return times, predict_times
 
+
 def summary(runs):
     """Several runs' figures as one: the medians over the runs of their per-epoch and predict figures."""
     failed = [run for run in runs if "error" in run]

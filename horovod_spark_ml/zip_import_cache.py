@@ -6,9 +6,9 @@ archive directory again, in Python (CPython gh-103200; 3.12 made it lazy). A
 worker holds one importer per package it imported from ``pyspark.zip`` (13
 after a pandas UDF), so each task spent 61 ms of CPU there, measured in a
 worker: 2-3 us of worker CPU per 784-float row in a transform of 25k-row
-tasks. After
-:func:`reread_changed_zips`, an archive is read again only when its file
-changed (size, modification time or inode), once for all its importers.
+tasks. After :func:`reread_changed_zips`, an archive is read again only when
+its file changed (size, modification time or inode), once for all its
+importers.
 
 Example::
 
