@@ -22,7 +22,7 @@ _MODULES = {
     "LSTMRegressionModel": "recurrent",
     "MLPClassifier": "mlp", "MLPClassificationModel": "mlp", "MLPRegressor": "mlp", "MLPRegressionModel": "mlp",
     "read_images": "image_files", "read_sequence_csvs": "sequence_files",
-    "InputError": "errors", "TrainingError": "errors",
+    "InputError": "errors", "TrainingError": "errors", "ClusterError": "errors",
 }
 __all__ = list(_MODULES)
 __version__ = "0.1.0"
@@ -31,6 +31,9 @@ __version__ = "0.1.0"
 def __getattr__(name):
     if name not in _MODULES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _MODULES[name] != "errors":  # every other module loads Keras, and so TensorFlow
+        from .quiet_tensorflow import import_tensorflow
+        import_tensorflow()
     value = getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
     globals()[name] = value
     return value

@@ -7,3 +7,7 @@ class InputError(ValueError):
 
 class TrainingError(RuntimeError):
     """A Horovod rank failed; the message carries that rank's error and traceback."""
+
+
+class ClusterError(RuntimeError):
+    """The executors cannot run training (a module missing from their Python, a store they cannot write)."""

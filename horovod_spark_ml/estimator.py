@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegralType
 
 from .errors import InputError
+from .executor_check import check_executors
 from .keras_bytes import custom_modules, model_to_bytes
 from .launcher import run_training
 from .layout import Field
@@ -70,6 +71,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                                     num_proc=num_proc)
         self._check_validation_rows(info, num_proc)
         store = prepare_store(self.getStorePath())
+        check_executors(dataset.sparkSession, num_proc, store)
 
         import keras
         keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights

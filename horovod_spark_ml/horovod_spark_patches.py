@@ -13,6 +13,21 @@ run going up to 5 s after its ranks ended:
 - Horovod's services, the driver's and each task's, noticed a shutdown at
   their next poll, every 0.5 s; they now poll every 0.05 s.
 
+Across hosts, each rank talks to the others over the interface that routes
+to the driver, and runs the Python of its own executor:
+
+- Horovod picks the gloo interface on the driver, as the first name that all
+  tasks share, and looks the rendezvous address up by that name among the
+  driver's own interfaces: ``KeyError: 'eth1'`` where the driver has no such
+  name, and ``lo`` (127.0.0.1, which every host has) where it picks loopback.
+  The rendezvous address is now the driver's address that Spark's executors
+  reach it at (``spark.driver.host``), and each task gives its rank the
+  interface that routes to that address on its own host.
+- The ranks ran the driver's ``sys.executable``, a path that need not exist on
+  an executor that runs a shipped environment (``spark.archives`` with
+  ``PYSPARK_PYTHON=./environment/bin/python``). They now run the Python of the
+  executor that starts them.
+
 And a run can start from any thread: Horovod's gloo launcher installs
 SIGINT/SIGTERM handlers to stop the ranks, which Python allows only on the
 main thread. Off it, a plain event stands in (such a thread cannot receive
@@ -29,10 +44,16 @@ Example::
     >>> with patched_horovod_spark():
     ...     results = horovod.spark.run(train, args=(job,), num_proc=2)
 """
+import re
+import shlex
+import socket
 import socketserver
+import sys
 import threading
 from contextlib import contextmanager
 
+# Stands for the rank's Python in the command the driver sends; each task puts its own in.
+EXECUTOR_PYTHON = "hsm-executor-python"
 _POLL_SECONDS = 0.05
 _lock = threading.Lock()
 _open_runs = 0
@@ -47,8 +68,10 @@ def patched_horovod_spark():
     import horovod.spark.runner as runner
     with _lock:
         if _open_runs == 0:
-            _horovods.update(make_mapper=runner._make_mapper, register_shutdown_event=gloo_run.register_shutdown_event)
+            _horovods.update(make_mapper=runner._make_mapper, register_shutdown_event=gloo_run.register_shutdown_event,
+                             spark_gloo_run=runner.gloo_run)
             runner._make_mapper = _prompt_mapper(runner._make_mapper)
+            runner.gloo_run = _gloo_run_towards_driver
             gloo_run.register_shutdown_event = _shutdown_event_on_any_thread
             socketserver.ThreadingTCPServer.serve_forever = _serve_polling_often
         _open_runs += 1
@@ -59,8 +82,61 @@ def patched_horovod_spark():
             _open_runs -= 1
             if _open_runs == 0:
                 runner._make_mapper = _horovods["make_mapper"]
+                runner.gloo_run = _horovods["spark_gloo_run"]
                 gloo_run.register_shutdown_event = _horovods["register_shutdown_event"]
                 del socketserver.ThreadingTCPServer.serve_forever
+
+
+def _gloo_run_towards_driver(executable, settings, nics, driver, env, stdout=None, stderr=None):
+    """Horovod's Spark gloo launch, with the rendezvous on the driver address that executors reach."""
+    iface = driver_interface(driver.addresses(), _spark_driver_address())
+    return _horovods["spark_gloo_run"](executable, settings, {iface}, driver, env, stdout, stderr)
+
+
+def _spark_driver_address():
+    from pyspark import SparkContext
+    host = SparkContext._active_spark_context.getConf().get("spark.driver.host", socket.gethostname())
+    try:
+        return socket.gethostbyname(host)
+    except OSError:
+        return host
+
+
+def driver_interface(addresses, driver_address):
+    """The driver's interface holding ``driver_address``; else its first one that is not loopback."""
+    for iface, bound in addresses.items():
+        if any(ip == driver_address for ip, _ in bound):
+            return iface
+    return next((iface for iface, bound in addresses.items() if not bound[0][0].startswith("127.")),
+                next(iter(addresses)))
+
+
+def address_towards(address):
+    """This host's address on the interface that routes to ``address`` (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.connect((address, 9))
+        return probe.getsockname()[0]
+
+
+def interface_towards(address):
+    """The name of this host's interface that routes to ``address``."""
+    import psutil
+    local = address_towards(address)
+    for iface, bound in psutil.net_if_addrs().items():
+        if any(a.family == socket.AF_INET and a.address == local for a in bound):
+            return iface
+    raise OSError(f"no interface of this host has {local}, the address that routes to {address}")
+
+
+def rank_command(command, python=sys.executable):
+    """The rank's command as this host runs it: its own Python, and gloo on the interface towards the driver."""
+    command = command.replace(shlex.quote(EXECUTOR_PYTHON), shlex.quote(python))
+    rendezvous = re.search(r"\bHOROVOD_GLOO_RENDEZVOUS_ADDR=(\S+)", command)
+    if rendezvous:
+        iface = interface_towards(rendezvous.group(1))
+        for name in ("HOROVOD_GLOO_IFACE", "NCCL_SOCKET_IFNAME"):
+            command = re.sub(rf"\b{name}=\S+", f"{name}={iface}", command)
+    return command
 
 
 def _shutdown_event_on_any_thread():
@@ -98,12 +174,12 @@ def _mend_task_service():
     socketserver.ThreadingTCPServer.serve_forever = _serve_polling_often
 
 
-def _run_command_timed_from_start(service, *command_args, **command_kwargs):
+def _run_command_timed_from_start(service, command, *command_args, **command_kwargs):
     from horovod.runner.common.service.task_service import BasicTaskService
     from horovod.runner.common.util.timeout import Timeout
     if service._minimum_command_lifetime_s is not None:
         service._minimum_command_lifetime = Timeout(service._minimum_command_lifetime_s, message="lifetime")
-    BasicTaskService._run_command(service, *command_args, **command_kwargs)
+    BasicTaskService._run_command(service, rank_command(command), *command_args, **command_kwargs)
 
 
 def _answer_exit_code_promptly(service, request, client_address):

@@ -40,6 +40,8 @@ def model_from_bytes(data, compile=False, modules=()):
     """
     import importlib
 
+    from .quiet_tensorflow import import_tensorflow
+    import_tensorflow()  # first in a Python worker: without its CUDA start-up lines
     import keras
     for module in modules:
         importlib.import_module(module)

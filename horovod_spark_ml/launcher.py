@@ -1,9 +1,12 @@
 """Launch the ranks on Spark executors with ``horovod.spark.run`` and follow them from the driver.
 
 Rank output streams back to the driver while training runs; the launcher
-prints each epoch's loss and metrics as one line, and when a rank fails it
-raises :class:`TrainingError` with that rank's own traceback. Horovod stops
-the other ranks when one exits, so a failure never leaves ``fit`` hanging.
+prints where each rank runs and each epoch's loss and metrics as one line.
+When a rank fails it raises :class:`TrainingError` naming the rank and its
+host: with the rank's own traceback when Python raised, or with its exit code
+or signal and the last lines of its stderr when the process died (killed,
+out of memory, a native abort). Horovod stops the other ranks when one exits,
+so a failure never leaves ``fit`` hanging.
 
 Example::
 
@@ -13,18 +16,23 @@ Example::
     >>> result["history"]["loss"][-1]
     0.0912
 """
+import collections
 import json
 import re
+import signal
 import sys
 import threading
 
 from .errors import TrainingError
-from .horovod_spark_patches import patched_horovod_spark
+from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark
 from .progress import EPOCH_MARKER, format_epoch
-from .worker import ERROR_MARKER, train
+from .quiet_tensorflow import NOISE
+from .worker import ERROR_MARKER, RANK_MARKER, train
 
 _SHUTDOWN = "Horovod has been shut down"
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
+_FIRST_EXIT = re.compile(r"Process name: (\d+)\s+Exit code: (-?\d+)")
+_TAIL_LINES = 15
 # Ranks inherit the executor's environment; these only quiet TensorFlow's C++ start-up chatter.
 _RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
@@ -36,7 +44,8 @@ def run_training(job, num_proc, verbose=1, out=None):
     try:
         with patched_horovod_spark():
             results = horovod.spark.run(train, args=(job,), num_proc=num_proc, env=dict(_RANK_ENV),
-                                        stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0)
+                                        stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0,
+                                        executable=EXECUTOR_PYTHON)
     except Exception as e:
         raise TrainingError(output.failure_message(e)) from e
     finally:
@@ -45,12 +54,14 @@ def run_training(job, num_proc, verbose=1, out=None):
 
 
 class RankOutput:
-    """A text stream for Horovod's forwarded rank output: shows progress, keeps failures."""
+    """A text stream for Horovod's forwarded rank output: shows progress, keeps what explains a failure."""
 
     def __init__(self, verbose, out):
         self.verbose = verbose
         self.out = out
-        self.failures = {}
+        self.failures = {}  # rank -> the traceback its Python reported
+        self.ranks = {}  # rank -> where it runs, as the rank reported it
+        self.stderr = collections.defaultdict(lambda: collections.deque(maxlen=_TAIL_LINES))
         self._partial = ""
         self._lock = threading.Lock()
 
@@ -70,21 +81,78 @@ class RankOutput:
 
     def _handle(self, line):
         match = _RANK_LINE.match(line)
-        rank, text = (int(match.group(1)), match.group(3)) if match else (None, line)
+        rank, stream, text = (int(match.group(1)), match.group(2), match.group(3)) if match else (None, None, line)
         if text.startswith(ERROR_MARKER):
             failure = json.loads(text[len(ERROR_MARKER):])
             self.failures.setdefault(rank if rank is not None else failure["rank"], failure["error"])
+        elif text.startswith(RANK_MARKER):
+            where = json.loads(text[len(RANK_MARKER):])
+            self.ranks[where["rank"]] = where
+            if self.verbose >= 1:
+                self.out.write(f"rank {where['rank']} of {where['size']}: {_where(where)}\n")
         elif text.startswith(EPOCH_MARKER):
             if self.verbose >= 1:
                 self.out.write(format_epoch(json.loads(text[len(EPOCH_MARKER):])) + "\n")
-        elif self.verbose >= 2 or (self.verbose >= 1 and rank == 0 and match and match.group(2) == "stdout"):
-            self.out.write(line + "\n")
+        else:
+            if stream == "stderr" and not NOISE.search(text):
+                self.stderr[rank].append(text)
+            if self.verbose >= 2 or (self.verbose >= 1 and rank == 0 and stream == "stdout"):
+                self.out.write(line + "\n")
 
     def failure_message(self, error):
-        if not self.failures:
-            return f"Horovod training failed: {error}"
+        """What the user reads when the run failed: which rank, where, and why."""
+        first_exit = _FIRST_EXIT.search(str(error))
+        if first_exit:
+            rank, code = int(first_exit.group(1)), int(first_exit.group(2))
+            if rank in self.failures:
+                return self._raised(rank)
+            if not self._causes():
+                return self._died(rank, code)
+        if self._causes() or self.failures:
+            return self._raised((self._causes() or list(self.failures))[0])
+        return f"Horovod training failed: {error}"
+
+    def _causes(self):
         # When one rank dies, Horovod shuts down and the others fail with
-        # "Horovod has been shut down": report the first failure that is a cause.
-        causes = [r for r, text in self.failures.items() if _SHUTDOWN not in text]
-        rank = (causes or list(self.failures))[0]
-        return f"Horovod rank {rank} failed during training:\n{self.failures[rank].rstrip()}"
+        # "Horovod has been shut down": a cause is a failure that is not that.
+        return [r for r, text in self.failures.items() if _SHUTDOWN not in text]
+
+    def _raised(self, rank):
+        return f"Horovod rank {rank}{self._on(rank)} failed during training:\n{self.failures[rank].rstrip()}"
+
+    def _died(self, rank, code):
+        tail = list(self.stderr.get(rank, ()))
+        message = f"Horovod rank {rank}{self._on(rank)} {describe_exit(code)}"
+        message += (":\n" + "\n".join("  " + line for line in tail)) if tail else " and wrote nothing to stderr"
+        if any("connect [127." in line for line in tail):
+            message += ("\nThe ranks could not reach each other: a rank offered a loopback address to ranks on "
+                        "other hosts. Horovod 0.28.1 needs install/horovod-0.28.1-process-set-iface.patch for "
+                        "that (install/horovod.sh builds it so), or each host's name must resolve to an address "
+                        "the other hosts reach.")
+        return message
+
+    def _on(self, rank):
+        where = self.ranks.get(rank)
+        return f" (on {_where(where)})" if where else ""
+
+
+def describe_exit(code):
+    """An exit status as a person reads it: the signal that killed the process, or its exit code."""
+    number = -code if code < 0 else code - 128 if 128 < code < 160 else None
+    if number is None:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    why = {"SIGKILL": " (killed: by the out-of-memory killer, or by someone)",
+           "SIGABRT": " (a native abort: a C++ exception or assertion in TensorFlow, Horovod or gloo)",
+           "SIGSEGV": " (a native crash)"}.get(name, "")
+    if code < 0:
+        return f"was killed by {name}{why}"
+    return f"exited with code {code}, 128 + {name}{why}"
+
+
+def _where(where):
+    gpus = f", GPU {','.join(where['gpus'])}" if where.get("gpus") else ""
+    return f"host {where['host']}, pid {where['pid']}{gpus}"

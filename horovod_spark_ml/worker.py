@@ -25,6 +25,7 @@ import traceback
 from dataclasses import dataclass
 
 ERROR_MARKER = "HSM-ERROR "
+RANK_MARKER = "HSM-RANK "
 
 
 @dataclass
@@ -54,7 +55,8 @@ def train(job):
     """Run one rank's training; rank 0 returns the model bytes, history and epoch times, others None."""
     skip_collection_at_exit()
     try:
-        return _train(job, _read_ahead(job))
+        spark_gpus = announce()
+        return _train(job, _read_ahead(job), spark_gpus)
     except BaseException:
         import horovod.tensorflow as hvd
         rank = hvd.rank() if hvd.is_initialized() else -1
@@ -73,6 +75,24 @@ def skip_collection_at_exit():
     atexit.register(gc.freeze)
 
 
+def announce():
+    """Show only this rank's Spark GPUs, and tell the driver where the rank runs; return the GPUs' addresses.
+
+    Before TensorFlow loads, so that a rank that dies while loading it is
+    still named by host and pid in the driver's error.
+    """
+    import socket
+    from .devices import show_only_spark_gpus
+    from .horovod_spark_patches import address_towards
+    gpus = show_only_spark_gpus()
+    driver = os.environ.get("HOROVOD_GLOO_RENDEZVOUS_ADDR")
+    host = socket.gethostname() + (f" ({address_towards(driver)})" if driver else "")
+    where = {"rank": int(os.environ.get("HOROVOD_RANK", 0)), "size": int(os.environ.get("HOROVOD_SIZE", 1)),
+             "host": host, "pid": os.getpid(), "gpus": gpus}
+    print(RANK_MARKER + json.dumps(where), flush=True)
+    return gpus
+
+
 def _read_ahead(job):
     """Start reading the rank's shards that are read whole, so that TensorFlow's import overlaps the read.
 
@@ -88,13 +108,13 @@ def _read_ahead(job):
     return tuple(read_ahead(urls, **read) if urls else None for urls in (job.train_urls, job.val_urls))
 
 
-def _train(job, ahead):
+def _train(job, ahead, spark_gpus):
     import horovod.tensorflow as hvd
     import keras
     import tensorflow as tf
     hvd.init()
     from .devices import configure_devices
-    device = configure_devices(hvd.local_rank(), hvd.local_size())
+    device = configure_devices(hvd.local_rank(), hvd.local_size(), spark_gpus)
 
     from .horovod_keras import (CountReporter, MetricAverager, average_non_trainable, broadcast_weights,
                                 distributed_optimizer)

@@ -1,0 +1,70 @@
+"""Before anything is staged or launched: can the executors run the ranks, and write the store?
+
+One small Spark job of ``numProc`` tasks asks each executor it reaches which
+Python it runs, which of the modules training needs that Python lacks, and
+whether it can write under ``storePath``. A problem raises
+:class:`ClusterError` on the driver that names the executor, its Python and
+the fix, instead of an unpickling error deep in Horovod's task job.
+
+The probe itself must run where this package is missing, so it is pickled by
+value and imports nothing from it.
+
+Example::
+
+    >>> check_executors(spark, num_proc=2, store_url="file:///mnt/shared/store")
+    [ExecutorInfo(host='10.0.0.11', python='/opt/env/bin/python', missing={}, store_error=None), ...]
+"""
+from dataclasses import dataclass
+
+from .errors import ClusterError
+
+# What a rank imports: a missing one fails the rank's start, or Horovod's task job.
+REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "petastorm", "horovod_spark_ml")
+SHIP_ENVIRONMENT = ("Set PYSPARK_PYTHON (or spark.pyspark.python) to a Python that has the training stack on "
+                    "every executor, or ship one: venv-pack -o env.tar.gz, then spark.archives="
+                    "env.tar.gz#environment and PYSPARK_PYTHON=./environment/bin/python (see the README, "
+                    "'Running on a cluster')")
+
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    """What one probe task saw on its executor."""
+    host: str
+    python: str
+    missing: dict  # module name -> the import error
+    store_error: str = None
+
+
+def check_executors(spark, num_proc, store_url=None):
+    """Probe ``num_proc`` executor tasks; raise :class:`ClusterError` naming the first problem found."""
+    from pyspark import cloudpickle
+
+    from . import executor_probe
+    probe = executor_probe.probe  # the function, not the module: a module would be pickled by name
+    cloudpickle.register_pickle_by_value(executor_probe)
+    try:
+        rows = (spark.sparkContext.parallelize(range(num_proc), num_proc)
+                .mapPartitions(lambda _: [probe(REQUIRED_MODULES, store_url)]).collect())
+    except Exception as e:  # the executors' Python could not even start the probe
+        raise ClusterError(f"the executors could not run a Python task: {_first_line(e)}. {SHIP_ENVIRONMENT}") from e
+    finally:
+        cloudpickle.unregister_pickle_by_value(executor_probe)
+    executors = [ExecutorInfo(**row) for row in rows]
+    for info in executors:
+        if info.missing:
+            names = ", ".join(f"{name} ({error})" for name, error in info.missing.items())
+            raise ClusterError(f"the executors' Python {info.python} on {info.host} cannot import {names}. "
+                               f"{SHIP_ENVIRONMENT}")
+        if info.store_error:
+            raise ClusterError(f"storePath '{store_url}' is not writable from the executor on {info.host} "
+                               f"({info.store_error}); set storePath to storage that the driver and every "
+                               "executor can write, such as an NFS mount, /dbfs/... or an hdfs:// or s3a:// URL")
+    return executors
+
+
+def _first_line(error):
+    text = str(error)
+    for line in text.splitlines():
+        if "Error:" in line and "Py4J" not in line:
+            return line.strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,40 @@
+"""What :mod:`.executor_check` runs on each executor; pickled by value, so it imports only the standard library.
+
+Example::
+
+    >>> probe(("horovod", "tensorflow"), "file:///mnt/shared/store")
+    {'host': '10.0.0.11', 'python': '/opt/env/bin/python', 'missing': {}, 'store_error': None}
+"""
+
+
+def probe(modules, store_url):
+    """This executor's address, its Python, the ``modules`` it cannot find, and whether it can write the store."""
+    import importlib.util
+    import os
+    import socket
+    import sys
+    import uuid
+    from urllib.parse import urlparse
+
+    missing = {}
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+            error = None if found else f"No module named '{name}'"
+        except Exception as e:  # a broken install can fail while being looked up
+            error = f"{type(e).__name__}: {e}"
+        if error:
+            missing[name] = error
+    store_error = None
+    parsed = urlparse(store_url or "")
+    if parsed.scheme == "file":
+        path = os.path.join(parsed.path, f".write-probe-{uuid.uuid4().hex}")
+        try:
+            os.makedirs(parsed.path, exist_ok=True)
+            with open(path, "w") as f:
+                f.write("ok")
+            os.remove(path)
+        except OSError as e:
+            store_error = f"{e.strerror}: {e.filename}"
+    host = os.environ.get("SPARK_LOCAL_IP") or socket.gethostname()
+    return {"host": host, "python": sys.executable, "missing": missing, "store_error": store_error}

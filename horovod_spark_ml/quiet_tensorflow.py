@@ -1,0 +1,42 @@
+"""Import TensorFlow without its start-up errors on machines without a GPU.
+
+TensorFlow's pip wheel registers its CUDA plugins as it loads and, on a CPU
+machine, writes "Unable to register cuDNN factory" and the like straight to
+file descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` applies. The first import
+in a process runs with descriptor 2 captured; lines that match :data:`NOISE`
+are dropped, and every other line is written to stderr afterwards.
+
+Example::
+
+    >>> tf = import_tensorflow()      # the driver, a Python worker: no cuDNN/cuBLAS lines
+"""
+import os
+import re
+import sys
+import tempfile
+
+NOISE = re.compile(r"All log messages before absl::InitializeLog|Unable to register cu(DNN|FFT|BLAS) factory|"
+                   r"computation placer already registered|TF-TRT Warning|oneDNN custom operations|"
+                   r"Could not find cuda drivers|failed call to cuInit|cuda_executor\.cc.*NUMA node")
+
+
+def import_tensorflow():
+    """TensorFlow, imported with its CUDA start-up noise filtered out of stderr."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not NOISE.search(line):
+                    sys.stderr.write(line)
+    return tensorflow
