@@ -21,11 +21,11 @@ def staging(df, columns, work):
         plain_write.append(time.perf_counter() - started)
         store = prepare_store(os.path.join(work, f"store-{i}"))
         started = time.perf_counter()
-        stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store_url=store)
+        stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store=store)
         first.append(time.perf_counter() - started)
     for _ in range(REPEATS):  # the same DataFrame into the same store: Petastorm's cache
         started = time.perf_counter()
-        stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store_url=store)
+        stage(df, columns, num_proc=1, validation_split=0.0, seed=1, store=store)
         again.append(time.perf_counter() - started)
     return {"plain_write_seconds": plain_write, "staging_seconds": first, "second_staging_seconds": again,
             "megabytes": _folder_mb(os.path.join(work, "plain-0"))}

@@ -16,7 +16,7 @@ from pyspark.ml.evaluation import BinaryClassificationEvaluator
 from pyspark.ml.linalg import Vectors
 
 from horovod_spark_ml import Autoencoder
-from horovod_spark_ml.session import local_spark
+from horovod_spark_ml.session import get_spark
 
 
 def digits_with_outliers(spark, outliers=50, seed=0):
@@ -37,7 +37,7 @@ def main():
     parser.add_argument("--num-proc", type=int, default=2)
     args = parser.parse_args()
 
-    spark = local_spark(cores=args.num_proc, app_name="autoencoder-anomalies")
+    spark = get_spark(cores=args.num_proc, app_name="autoencoder-anomalies")
     data = digits_with_outliers(spark).cache()
     autoencoder = Autoencoder(encoderLayers=[32, 8], denoising=0.05, featuresCol="pixels", outputCol="code",
                               reconstructionErrorCol="anomalyScore", epochs=args.epochs, batchSize=32,

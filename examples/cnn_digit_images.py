@@ -18,7 +18,7 @@ from pyspark.ml.feature import IndexToString, StringIndexer
 
 from horovod_spark_ml import CNNClassifier, read_images
 from horovod_spark_ml.demo import write_digit_images
-from horovod_spark_ml.session import local_spark
+from horovod_spark_ml.session import get_spark
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
 
     written = write_digit_images(args.folder, size=args.size)
     print(f"{written} PNG files under {args.folder}")
-    spark = local_spark(cores=args.num_proc, app_name="cnn-digit-images")
+    spark = get_spark(cores=args.num_proc, app_name="cnn-digit-images")
     train, test = read_images(spark, args.folder, labelFrom="parentDir").randomSplit([0.8, 0.2], seed=7)
 
     cnn = CNNClassifier(architecture="alexnet", imageSize=[args.size, args.size], channels=1, epochs=args.epochs,

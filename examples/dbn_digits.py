@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 
 from horovod_spark_ml import RBM, DBNClassifier
 from horovod_spark_ml.demo import digits_frame
-from horovod_spark_ml.session import local_spark
+from horovod_spark_ml.session import get_spark
 
 
 def main():
@@ -31,7 +31,7 @@ def main():
     parser.add_argument("--num-proc", type=int, default=2)
     args = parser.parse_args()
 
-    spark = local_spark(cores=args.num_proc, app_name="dbn-digits")
+    spark = get_spark(cores=args.num_proc, app_name="dbn-digits")
     digits = digits_frame(spark).select(
         array_to_vector(F.array(*[F.col(f"p{i}") / 16 for i in range(64)])).alias("pixels"), "digit")
     train, test = [df.cache() for df in digits.randomSplit([0.8, 0.2], seed=7)]

@@ -13,7 +13,7 @@ import numpy as np
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 
 from horovod_spark_ml import LSTMClassifier
-from horovod_spark_ml.session import local_spark
+from horovod_spark_ml.session import get_spark
 
 BANDS = (0.05, 0.1, 0.2, 0.4)  # radians per step
 
@@ -40,7 +40,7 @@ def main():
     parser.add_argument("--num-proc", type=int, default=2)
     args = parser.parse_args()
 
-    spark = local_spark(cores=args.num_proc, app_name="lstm-sine-waves")
+    spark = get_spark(cores=args.num_proc, app_name="lstm-sine-waves")
     train, test = sine_waves(spark, args.rows).randomSplit([0.8, 0.2], seed=7)
     classifier = LSTMClassifier(units=[32], cell=args.cell, epochs=args.epochs, batchSize=64, learningRate=0.005,
                                 numProc=args.num_proc, featuresCol="sequence", labelCol="label")

@@ -5,6 +5,13 @@ Example::
     $ horovod-spark-ml demo                       # digits, 2 Horovod ranks on local Spark
     $ horovod-spark-ml train data.csv --label-col species --model-dir model/
     $ horovod-spark-ml predict model/ data.csv predictions.parquet
+    $ horovod-spark-ml pack-env -o env.tar.gz     # for --archives env.tar.gz#environment
+    $ horovod-spark-ml train data.csv --label-col species --model-dir hdfs:///models/m --master yarn
+    $ spark-submit --master spark://10.0.0.1:7077 "$(horovod-spark-ml --script)" train data.csv ...
+
+Without ``--master`` it trains on ``local[N]``, or, under ``spark-submit``, on
+the master it was submitted to. Absolute imports: ``spark-submit`` runs this
+file as a script.
 """
 import argparse
 import os
@@ -13,6 +20,10 @@ import time
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--script"]:  # for spark-submit, which takes a .py file
+        print(os.path.abspath(__file__))
+        return 0
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return args.run(args)
@@ -20,6 +31,8 @@ def main(argv=None):
 
 def _parser():
     parser = argparse.ArgumentParser(prog="horovod-spark-ml", description=__doc__.splitlines()[0])
+    parser.add_argument("--script", action="store_true",
+                        help="print the path of this command's .py file, to give spark-submit, and exit")
     commands = parser.add_subparsers(required=True, metavar="command")
 
     demo = commands.add_parser("demo", help="train MLPClassifier on scikit-learn's digits and save the pipeline")
@@ -28,6 +41,7 @@ def _parser():
     demo.add_argument("--model-dir", default="horovod-spark-ml-demo-model",
                       help="where the fitted pipeline is saved (must not exist; see --overwrite)")
     demo.add_argument("--overwrite", action="store_true", help="replace --model-dir if it exists")
+    demo.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="fit an MLP pipeline on a Parquet or CSV file and save it")
@@ -42,24 +56,32 @@ def _parser():
     train.add_argument("--num-proc", type=int, default=2)
     train.add_argument("--model-dir", required=True)
     train.add_argument("--overwrite", action="store_true")
+    train.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
     train.set_defaults(run=_train)
+
+    pack = commands.add_parser("pack-env", help="pack this environment for spark.archives (executors that do "
+                               "not share it)")
+    pack.add_argument("-o", "--output", default="environment.tar.gz", help="a .tar.gz or .tgz file")
+    pack.add_argument("--compress-level", type=int, default=4, help="0 (store: quick, large) to 9")
+    pack.set_defaults(run=_pack_env)
 
     predict = commands.add_parser("predict", help="apply a saved pipeline to a Parquet or CSV file")
     predict.add_argument("model_dir")
     predict.add_argument("input")
     predict.add_argument("output", help="where predictions go (.csv or Parquet)")
     predict.add_argument("--overwrite", action="store_true")
+    predict.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
     predict.set_defaults(run=_predict)
     return parser
 
 
 def _demo(args):
     from pyspark.ml import PipelineModel
-    from .demo import digits_frame, digits_pipeline
-    from .session import local_spark
+    from horovod_spark_ml.demo import digits_frame, digits_pipeline
+    from horovod_spark_ml.session import get_spark
 
     _refuse_existing(args.model_dir, args.overwrite)
-    spark = local_spark(cores=max(2, args.num_proc))
+    spark = get_spark(args.master, cores=max(2, args.num_proc))
     train, test = digits_frame(spark).randomSplit([0.8, 0.2], seed=7)
     print(f"digits: {train.count()} training rows, {test.count()} test rows, 64 pixel columns")
     started = time.time()
@@ -76,11 +98,11 @@ def _demo(args):
 
 
 def _train(args):
-    from .demo import mlp_pipeline
-    from .session import local_spark
+    from horovod_spark_ml.demo import mlp_pipeline
+    from horovod_spark_ml.session import get_spark
 
     _refuse_existing(args.model_dir, args.overwrite)
-    spark = local_spark(cores=max(2, args.num_proc))
+    spark = get_spark(args.master, cores=max(2, args.num_proc))
     df = _read(spark, args.input)
     features = args.features_cols.split(",") if args.features_cols else [c for c in df.columns
                                                                         if c != args.label_col]
@@ -98,9 +120,9 @@ def _predict(args):
     from pyspark.ml.functions import vector_to_array
     from pyspark.ml.linalg import VectorUDT
     from pyspark.sql import functions as F
-    from .session import local_spark
+    from horovod_spark_ml.session import get_spark
 
-    spark = local_spark()
+    spark = get_spark(args.master)
     predictions = PipelineModel.load(args.model_dir).transform(_read(spark, args.input))
     mode = "overwrite" if args.overwrite else "error"
     if args.output.endswith(".csv"):
@@ -112,6 +134,14 @@ def _predict(args):
     else:
         predictions.write.mode(mode).parquet(args.output)
     print(f"wrote predictions to {args.output}")
+    return 0
+
+
+def _pack_env(args):
+    from horovod_spark_ml.environment_pack import pack_environment
+    pack_environment(args.output, compress_level=args.compress_level)
+    print(f"packed {sys.prefix} to {args.output}; ship it with\n"
+          f"  --archives {args.output}#environment --conf spark.pyspark.python=./environment/bin/python")
     return 0
 
 
@@ -135,3 +165,7 @@ def _same_predictions(model, reloaded, df):
     first = [r.prediction for r in model.transform(df).select("prediction").collect()]
     second = [r.prediction for r in reloaded.transform(df).select("prediction").collect()]
     return first == second
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -71,7 +71,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                                     num_proc=num_proc)
         self._check_validation_rows(info, num_proc)
         store = prepare_store(self.getStorePath())
-        check_executors(dataset.sparkSession, num_proc, store)
+        check_executors(dataset.sparkSession, num_proc, store.read_url)
 
         import keras
         keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
@@ -80,7 +80,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
 
         staged = stage(features.usable_rows(dataset), self._staged_columns(dataset, features, label_cols, info),
                        num_proc=num_proc, validation_split=self.getValidationSplit(), seed=self.getSeed(),
-                       store_url=store, row_group_bytes=self._row_group_bytes())
+                       store=store, row_group_bytes=self._row_group_bytes())
         if staged.val_urls is not None and staged.val_rows < num_proc:
             raise InputError(f"validationSplit={self.getValidationSplit()} left {staged.val_rows} validation rows, "
                              f"fewer than numProc={num_proc}; raise validationSplit or set it to 0")

@@ -28,6 +28,11 @@ to the driver, and runs the Python of its own executor:
   ``PYSPARK_PYTHON=./environment/bin/python``). They now run the Python of the
   executor that starts them.
 
+When Horovod's Spark job fails, its thread printed a Java stack trace to
+stderr (for a rank's death, a screenful about the job being cancelled). The
+error is now kept for the launcher (:func:`spark_job_error`), which says in
+its own error what failed.
+
 And a run can start from any thread: Horovod's gloo launcher installs
 SIGINT/SIGTERM handlers to stop the ranks, which Python allows only on the
 main thread. Off it, a plain event stands in (such a thread cannot receive
@@ -55,9 +60,11 @@ from contextlib import contextmanager
 # Stands for the rank's Python in the command the driver sends; each task puts its own in.
 EXECUTOR_PYTHON = "hsm-executor-python"
 _POLL_SECONDS = 0.05
+_QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
 _lock = threading.Lock()
 _open_runs = 0
 _horovods = {}  # what the patches replaced
+_spark_job_errors = {}  # the thread that called horovod.spark.run -> its Spark job's exception
 
 
 @contextmanager
@@ -69,8 +76,9 @@ def patched_horovod_spark():
     with _lock:
         if _open_runs == 0:
             _horovods.update(make_mapper=runner._make_mapper, register_shutdown_event=gloo_run.register_shutdown_event,
-                             spark_gloo_run=runner.gloo_run)
+                             spark_gloo_run=runner.gloo_run, make_spark_thread=runner._make_spark_thread)
             runner._make_mapper = _prompt_mapper(runner._make_mapper)
+            runner._make_spark_thread = _spark_thread_keeping_its_error
             runner.gloo_run = _gloo_run_towards_driver
             gloo_run.register_shutdown_event = _shutdown_event_on_any_thread
             socketserver.ThreadingTCPServer.serve_forever = _serve_polling_often
@@ -83,8 +91,34 @@ def patched_horovod_spark():
             if _open_runs == 0:
                 runner._make_mapper = _horovods["make_mapper"]
                 runner.gloo_run = _horovods["spark_gloo_run"]
+                runner._make_spark_thread = _horovods["make_spark_thread"]
                 gloo_run.register_shutdown_event = _horovods["register_shutdown_event"]
                 del socketserver.ThreadingTCPServer.serve_forever
+
+
+def spark_job_error():
+    """The exception of the Horovod Spark job that this thread's last run started, if that job failed."""
+    return _spark_job_errors.pop(threading.get_ident(), None)
+
+
+def _spark_thread_keeping_its_error(spark_context, spark_job_group, driver, result_queue, settings, use_gloo,
+                                    is_elastic):
+    """Horovod's thread that runs the Spark job of the ranks' tasks, keeping its exception instead of printing it."""
+    import horovod.spark.runner as runner
+    from horovod.runner.util.threads import in_thread
+    caller = threading.get_ident()
+
+    def run_spark():
+        try:
+            spark_context.setJobGroup(spark_job_group, "Horovod Spark Run", interruptOnCancel=True)
+            tasks = spark_context.range(0, numSlices=settings.num_proc)
+            mapper = runner._make_mapper(driver.addresses(), settings, use_gloo, is_elastic)
+            result_queue.put(tasks.mapPartitionsWithIndex(mapper).collect())
+        except Exception as e:
+            _spark_job_errors[caller] = e
+            driver.notify_spark_job_failed()
+
+    return in_thread(target=run_spark, daemon=False)
 
 
 def _gloo_run_towards_driver(executable, settings, nics, driver, env, stdout=None, stderr=None):
@@ -170,6 +204,10 @@ def _mend_task_service():
         _horovods["task_handle"] = SparkTaskService._handle
         SparkTaskService._handle = _answer_exit_code_promptly
     SparkTaskService._run_command = _run_command_timed_from_start
+    # Horovod runs each rank under a multiprocessing middleman whose events outlive it; the
+    # resource tracker it starts would warn about them on every executor's stderr.
+    if _QUIET_TRACKER not in sys.warnoptions:
+        sys.warnoptions.append(_QUIET_TRACKER)
     # Executor processes run only Horovod's task services as threaded TCP servers.
     socketserver.ThreadingTCPServer.serve_forever = _serve_polling_often
 

@@ -24,7 +24,7 @@ import sys
 import threading
 
 from .errors import TrainingError
-from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark
+from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, spark_job_error
 from .progress import EPOCH_MARKER, format_epoch
 from .quiet_tensorflow import NOISE
 from .worker import ERROR_MARKER, RANK_MARKER, train
@@ -47,7 +47,7 @@ def run_training(job, num_proc, verbose=1, out=None):
                                         stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0,
                                         executable=EXECUTOR_PYTHON)
     except Exception as e:
-        raise TrainingError(output.failure_message(e)) from e
+        raise TrainingError(output.failure_message(e, spark_job_error())) from e
     finally:
         output.flush()
     return results[0]
@@ -96,10 +96,12 @@ class RankOutput:
         else:
             if stream == "stderr" and not NOISE.search(text):
                 self.stderr[rank].append(text)
-            if self.verbose >= 2 or (self.verbose >= 1 and rank == 0 and stream == "stdout"):
+            if self.verbose >= 2:
                 self.out.write(line + "\n")
+            elif self.verbose >= 1 and rank == 0 and stream == "stdout":
+                self.out.write(text + "\n")
 
-    def failure_message(self, error):
+    def failure_message(self, error, spark_error=None):
         """What the user reads when the run failed: which rank, where, and why."""
         first_exit = _FIRST_EXIT.search(str(error))
         if first_exit:
@@ -110,6 +112,8 @@ class RankOutput:
                 return self._died(rank, code)
         if self._causes() or self.failures:
             return self._raised((self._causes() or list(self.failures))[0])
+        if spark_error is not None:
+            return f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(spark_error)}"
         return f"Horovod training failed: {error}"
 
     def _causes(self):
@@ -136,6 +140,14 @@ class RankOutput:
         return f" (on {_where(where)})" if where else ""
 
 
+def spark_failure(error):
+    """The lines of a failed Spark job's error that say why: the Python or executor failure, not the JVM stack."""
+    lines = [line.strip() for line in str(error).splitlines()]
+    why = [line for line in lines if re.match(r"^(\w+\.)*\w*(Error|Exception|Failure)\b", line)
+           and "Py4JJavaError" not in line and "org.apache.spark.SparkException: Job aborted" not in line]
+    return "\n".join(dict.fromkeys(why[-3:] or lines[:1]))
+
+
 def describe_exit(code):
     """An exit status as a person reads it: the signal that killed the process, or its exit code."""
     number = -code if code < 0 else code - 128 if 128 < code < 160 else None
@@ -154,5 +166,6 @@ def describe_exit(code):
 
 
 def _where(where):
-    gpus = f", GPU {','.join(where['gpus'])}" if where.get("gpus") else ""
-    return f"host {where['host']}, pid {where['pid']}{gpus}"
+    gpus = (f", Spark GPU {','.join(where['gpus'])} (CUDA_VISIBLE_DEVICES={where['visible_gpus']})"
+            if where.get("gpus") else "")
+    return f"host {where['host']}, pid {where['pid']}, {where['python']}{gpus}"

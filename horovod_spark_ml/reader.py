@@ -18,10 +18,8 @@ Example (inside a Horovod rank)::
     ...                   targets=[Field("label", ())], shuffle=True, seed=1) as dataset:
     ...     model.fit(dataset, steps_per_epoch=13)
 """
-import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from urllib.parse import urlparse
 
 _SHUFFLE_ROWS = 10_000
 _SHUFFLE_IMAGES = 1_000
@@ -99,7 +97,12 @@ def _columns(inputs, targets, images):
 
 
 def _fits(urls, size):
-    return sum(os.path.getsize(urlparse(url).path) for url in urls) / size <= _CACHE_BYTES
+    return sum(fs.get_file_info(path).size for fs, path in map(_open, urls)) / size <= _CACHE_BYTES
+
+
+def _open(url):
+    from .store import open_filesystem
+    return open_filesystem(url)
 
 
 def _held_in_memory(images, fits):
@@ -114,7 +117,7 @@ def _read_shard(urls, rank, size, columns):
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
-    files = [pq.ParquetFile(urlparse(url).path) for url in urls]
+    files = [pq.ParquetFile(fs.open_input_file(path)) for fs, path in map(_open, urls)]
     groups = [(f, g) for f in files for g in range(f.num_row_groups)][rank::size]
     table = pa.concat_tables(f.read_row_group(g, columns=columns) for f, g in groups)
     return {column: _array(table.column(column)) for column in columns}

@@ -1,30 +1,49 @@
-"""A local Spark session set up for this package (the CLI, tests and benchmarks use it).
+"""The SparkSession that the CLI, the examples, tests and benchmarks run on: local, or the cluster given.
+
+Under ``spark-submit`` the session is the one submitted, on its master and
+with its ``--conf`` settings. Otherwise ``master`` picks the cluster
+(``spark://host:7077``, ``yarn``, ``k8s://...``), and without it the session
+is ``local[cores]``.
 
 Example::
 
-    >>> spark = local_spark(cores=2)
-    >>> spark.sparkContext.defaultParallelism
-    2
+    >>> spark = get_spark(cores=2)                       # python my_job.py: local[2]
+    >>> spark = get_spark(master="spark://10.0.0.1:7077")  # a standalone cluster
+    $ spark-submit --master yarn --archives env.tar.gz#environment my_job.py   # get_spark() inside: yarn
 """
 import os
 import sys
 
 
-def local_spark(cores=2, app_name="horovod-spark-ml"):
-    """Get or create a ``local[cores]`` SparkSession whose Python workers use this interpreter."""
-    # Executors must run the same Python (with TensorFlow and Horovod) as the driver.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+def get_spark(master=None, cores=2, app_name="horovod-spark-ml"):
+    """Get or create the SparkSession for ``master`` (see the module's docstring)."""
     # The TensorFlow wheel probes for CUDA in every Python worker; on CPU machines
     # that is a screenful of errors per worker.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from pyspark.sql import SparkSession
-    spark = (SparkSession.builder.master(f"local[{cores}]").appName(app_name)
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.shuffle.partitions", str(cores))
-             .config("spark.driver.memory", "4g")
+    builder = SparkSession.builder.appName(app_name)
+    if master is None and not submitted():
+        master = f"local[{cores}]"
+    if master is not None and master.startswith("local"):
+        # Python workers on this machine must run this Python (with TensorFlow and Horovod).
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (builder.config("spark.sql.shuffle.partitions", str(cores))
+                   .config("spark.driver.memory", "4g").config("spark.ui.enabled", "false"))
+    if master is not None:
+        builder = builder.master(master)
+    spark = (builder.config("spark.ui.showConsoleProgress", "false")
              .config("spark.sql.execution.arrow.pyspark.enabled", "true")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def local_spark(cores=2, app_name="horovod-spark-ml"):
+    """A ``local[cores]`` SparkSession whose Python workers use this interpreter, without Spark's web UI."""
+    return get_spark(master=f"local[{cores}]", cores=cores, app_name=app_name)
+
+
+def submitted():
+    """Whether this Python was started by ``spark-submit`` (which passes it the JVM's gateway)."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ

@@ -13,20 +13,23 @@ are at least as many row groups as ranks.
 
 Example::
 
-    >>> store = prepare_store("/tmp/horovod_spark_ml")
-    >>> staged = stage(df, columns, num_proc=2, validation_split=0.1, seed=42, store_url=store)
+    >>> store = prepare_store("/tmp/horovod_spark_ml")     # or hdfs://, s3://, dbfs:/ ... (see store.py)
+    >>> staged = stage(df, columns, num_proc=2, validation_split=0.1, seed=42, store=store)
     >>> staged.train_rows, len(staged.train_urls)
     (1617, 2)
 """
 import logging
-import os
 import uuid
+import warnings
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
-from petastorm.spark.spark_dataset_converter import _cache_df_or_retrieve_cache_data_url
+# Petastorm 0.13.1 uses pyarrow's legacy file systems, and pyarrow warns at each use; the
+# warning is for Petastorm's authors, not for our users.
+warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
+from petastorm.spark.spark_dataset_converter import _cache_df_or_retrieve_cache_data_url  # noqa: E402
 
 from .errors import InputError
+from .store import open_filesystem, resolve_store
 
 log = logging.getLogger(__name__)
 
@@ -43,25 +46,22 @@ class StagedData:
 
 
 def prepare_store(store_path):
-    """Create ``store_path`` if needed, check that it is writable, and return it as a URL."""
-    parsed = urlparse(store_path)
-    if parsed.scheme not in ("", "file"):
-        raise InputError(f"storePath '{store_path}' has scheme '{parsed.scheme}'; give a local or mounted "
-                         "path that every executor can read (on Databricks a /dbfs/... path)")
-    path = os.path.abspath(parsed.path if parsed.scheme else store_path)
-    probe = os.path.join(path, f".write-probe-{uuid.uuid4().hex}")
+    """The :class:`.store.Store` for ``store_path``, created if needed and checked writable from the driver."""
+    store = resolve_store(store_path)
     try:
-        os.makedirs(path, exist_ok=True)
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
-    except OSError as e:
-        raise InputError(f"storePath '{store_path}' is not writable ({e.strerror}); set storePath to a "
-                         "directory this process and every executor can write") from None
-    return "file://" + path
+        fs, path = open_filesystem(store.read_url)
+        probe = f"{path}/.write-probe-{uuid.uuid4().hex}"
+        fs.create_dir(path, recursive=True)
+        with fs.open_output_stream(probe) as f:
+            f.write(b"ok")
+        fs.delete_file(probe)
+    except (OSError, ImportError) as e:
+        raise InputError(f"storePath '{store_path}' is not writable ({e}); set storePath to storage that this "
+                         "process and every executor can write") from None
+    return store
 
 
-def stage(df, columns, *, num_proc, validation_split, seed, store_url, row_group_bytes=DEFAULT_ROW_GROUP_BYTES):
+def stage(df, columns, *, num_proc, validation_split, seed, store, row_group_bytes=DEFAULT_ROW_GROUP_BYTES):
     """Write ``df.select(*columns)`` (split for validation if asked) and return a :class:`StagedData`.
 
     ``row_group_bytes`` is the Parquet row group size: a rank reads one row
@@ -70,28 +70,31 @@ def stage(df, columns, *, num_proc, validation_split, seed, store_url, row_group
     selected = df.select(*columns)
     if validation_split > 0:
         train, val = selected.randomSplit([1.0 - validation_split, validation_split], seed=seed)
-        train_urls, train_rows = _stage_one(train, num_proc, store_url, row_group_bytes)
-        val_urls, val_rows = _stage_one(val, num_proc, store_url, row_group_bytes)
+        train_urls, train_rows = _stage_one(train, num_proc, store, row_group_bytes)
+        val_urls, val_rows = _stage_one(val, num_proc, store, row_group_bytes)
         return StagedData(train_urls, train_rows, val_urls, val_rows)
-    return StagedData(*_stage_one(selected, num_proc, store_url, row_group_bytes))
+    return StagedData(*_stage_one(selected, num_proc, store, row_group_bytes))
 
 
-def _stage_one(df, num_proc, store_url, row_group_bytes):
+def _stage_one(df, num_proc, store, row_group_bytes):
     if df.rdd.getNumPartitions() < num_proc:
         # Small data: one round-robin pass spreads the rows evenly over the ranks.
         df = df.coalesce(1).repartition(num_proc)
-    files = _convert(df, store_url, row_group_bytes)
+    files = _convert(df, store, row_group_bytes)
     if sum(f.num_row_groups for f in files.values()) < num_proc:
         # Empty partitions wrote no file: spread the rows out and stage again.
         log.info("staged data has fewer row groups than the %d ranks; repartitioning", num_proc)
-        files = _convert(df.repartition(num_proc), store_url, row_group_bytes)
+        files = _convert(df.repartition(num_proc), store, row_group_bytes)
     return list(files), sum(f.num_rows for f in files.values())
 
 
-def _convert(df, store_url, row_group_bytes):
-    """Stage ``df`` under ``store_url`` (or find it staged) with Petastorm; its Parquet footers by file URL."""
+def _convert(df, store, row_group_bytes):
+    """Stage ``df`` in ``store`` (or find it staged) with Petastorm; its Parquet footers by the files' read URLs."""
+    import pyarrow.fs
     import pyarrow.parquet as pq
-    folder = _cache_df_or_retrieve_cache_data_url(df, store_url, row_group_bytes, "uncompressed", None)
-    path = urlparse(folder).path
-    names = sorted(n for n in os.listdir(path) if n.endswith(".parquet"))
-    return {f"file://{os.path.join(path, n)}": pq.read_metadata(os.path.join(path, n)) for n in names}
+    folder = store.read_url_of(_cache_df_or_retrieve_cache_data_url(df, store.spark_url, row_group_bytes,
+                                                                    "uncompressed", None))
+    fs, path = open_filesystem(folder)
+    names = sorted(info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path))
+                   if info.base_name.endswith(".parquet"))
+    return {f"{folder}/{name}": pq.read_metadata(fs.open_input_file(f"{path}/{name}")) for name in names}

@@ -88,7 +88,8 @@ def announce():
     driver = os.environ.get("HOROVOD_GLOO_RENDEZVOUS_ADDR")
     host = socket.gethostname() + (f" ({address_towards(driver)})" if driver else "")
     where = {"rank": int(os.environ.get("HOROVOD_RANK", 0)), "size": int(os.environ.get("HOROVOD_SIZE", 1)),
-             "host": host, "pid": os.getpid(), "gpus": gpus}
+             "host": host, "pid": os.getpid(), "python": sys.executable, "gpus": gpus,
+             "visible_gpus": os.environ.get("CUDA_VISIBLE_DEVICES")}
     print(RANK_MARKER + json.dumps(where), flush=True)
     return gpus
 

@@ -56,3 +56,8 @@ def blobs(spark):
         label = i % 3
         rows.append((Vectors.dense(centers[label] + rng.normal(size=4)), float(label)))
     return spark.createDataFrame(rows, ["features", "label"]).cache()
+
+
+def pytest_collection_modifyitems(items):
+    """The cluster tier (tests/cluster) runs last: it stops the local session and starts its own."""
+    items.sort(key=lambda item: "/cluster/" in str(item.path))

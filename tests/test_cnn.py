@@ -59,7 +59,7 @@ def test_staged_files_hold_the_compressed_images_not_pixels(spark, image_files, 
     features = ImageFeatures("image", image_size=(227, 227), channels=3)
     features.check_columns(df)
     staged = stage(df, features.columns(df), num_proc=2, validation_split=0, seed=1,
-                   store_url=prepare_store(os.path.join(store, "size-check")))
+                   store=prepare_store(os.path.join(store, "size-check")))
     staged_bytes = sum(os.path.getsize(url[len("file://"):]) for url in staged.train_urls)
     encoded_bytes = df.agg(F.sum(F.length("image"))).first()[0]
     assert staged_bytes < 1.5 * encoded_bytes

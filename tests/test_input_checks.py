@@ -163,6 +163,6 @@ def test_keras_estimator_without_a_loss_says_so(store, blobs):
     assert "loss is not set" in _fit_error(KerasEstimator(model=model, numProc=2, storePath=store), blobs)
 
 
-def test_store_path_on_an_unmounted_file_system_is_rejected(blobs):
+def test_store_path_on_a_file_system_the_driver_cannot_reach_is_rejected_with_the_reason(blobs):
     message = _fit_error(MLPClassifier(numProc=2, storePath="hdfs://namenode/staging"), blobs)
-    assert "storePath 'hdfs://namenode/staging' has scheme 'hdfs'" in message
+    assert "storePath 'hdfs://namenode/staging' is not writable (" in message  # here: no libhdfs or JVM for it
