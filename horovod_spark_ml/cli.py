@@ -25,7 +25,8 @@ def main(argv=None):
         print(os.path.abspath(__file__))
         return 0
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from horovod_spark_ml.quiet_tensorflow import import_tensorflow
+    import_tensorflow()  # before the commands' modules load Keras, so its CUDA start-up lines are dropped
     return args.run(args)
 
 

@@ -1,24 +1,13 @@
 """The horovod-spark-ml command: train and predict on a user's CSV file."""
-import csv
-
-import numpy as np
 import pytest
 
+from flowers import write_flowers_csv
 from horovod_spark_ml.cli import main
 
 
 @pytest.fixture(scope="module")
 def flowers_csv(tmp_path_factory):
-    rng = np.random.default_rng(5)
-    path = tmp_path_factory.mktemp("data") / "flowers.csv"
-    centers = {"setosa": (1, 5), "versicolor": (5, 1), "virginica": (5, 5)}
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["petal", "sepal", "species"])
-        for i in range(240):
-            name = list(centers)[i % 3]
-            writer.writerow([*(np.array(centers[name]) + rng.normal(scale=0.5, size=2)).round(3), name])
-    return str(path)
+    return write_flowers_csv(tmp_path_factory.mktemp("data") / "flowers.csv")
 
 
 def test_train_then_predict_a_csv_file(spark, flowers_csv, tmp_path):

@@ -39,7 +39,8 @@ def test_a_failing_rank_raises_its_error_on_the_driver_without_hanging(blobs, st
     started = time.time()
     with pytest.raises(TrainingError) as error:
         estimator.fit(blobs)
-    assert "Horovod rank 1 failed" in str(error.value)
+    assert str(error.value).startswith("Horovod rank 1 (on host ")
+    assert ") failed during training:\nTraceback" in str(error.value)
     assert "FailOnRank: deliberate failure in rank 1" in str(error.value)
     assert time.time() - started < 120
 

@@ -49,3 +49,43 @@ def test_runs_that_overlap_in_threads_leave_horovod_as_it_was():
     second.__exit__(None, None, None)
     assert (runner._make_mapper, gloo_run.register_shutdown_event) == horovods
     assert "serve_forever" not in vars(socketserver.ThreadingTCPServer)
+
+
+def test_a_rank_command_runs_this_hosts_python_over_the_interface_towards_the_driver():
+    from horovod_spark_ml.horovod_spark_patches import EXECUTOR_PYTHON, rank_command
+    command = ("env HOROVOD_RANK=0 HOROVOD_GLOO_RENDEZVOUS_ADDR=127.0.0.1 HOROVOD_GLOO_RENDEZVOUS_PORT=5 "
+               f"HOROVOD_GLOO_IFACE=eth9 NCCL_SOCKET_IFNAME=eth9 {EXECUTOR_PYTHON} -m horovod.spark.task.gloo_exec_fn")
+    rewritten = rank_command(command, python="/opt/env/bin/python")
+    assert "HOROVOD_GLOO_IFACE=lo " in rewritten and "NCCL_SOCKET_IFNAME=lo " in rewritten
+    assert rewritten.endswith("/opt/env/bin/python -m horovod.spark.task.gloo_exec_fn")
+
+
+def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host():
+    from horovod_spark_ml.horovod_spark_patches import driver_interface
+    addresses = {"lo": [("127.0.0.1", 1)], "eth0": [("192.0.2.2", 1)], "br0": [("10.0.0.1", 1)]}
+    assert driver_interface(addresses, "10.0.0.1") == "br0"
+    assert driver_interface(addresses, "127.0.0.1") == "lo"
+    assert driver_interface(addresses, "203.0.113.9") == "eth0"  # not among them: the first one not loopback
+
+
+def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_stderr_lines():
+    import io
+    from horovod_spark_ml.launcher import RankOutput
+    output = RankOutput(verbose=1, out=io.StringIO())
+    output.write('[1]<stdout>:HSM-RANK {"rank": 1, "size": 2, "host": "w2 (10.0.0.12)", "pid": 7, '
+                 '"python": "/env/bin/python", "gpus": [], "visible_gpus": null}\n')
+    output.write("[1]<stderr>:E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory\n[1]<stderr>:out of memory\n")
+    error = RuntimeError("Horovod detected that one or more processes exited with non-zero status, thus causing "
+                         "the job to be terminated. The first process to do so was:\nProcess name: 1\nExit code: 137\n")
+    message = output.failure_message(error)
+    assert message == ("Horovod rank 1 (on host w2 (10.0.0.12), pid 7, /env/bin/python) exited with code 137, "
+                       "128 + SIGKILL (killed: by the out-of-memory killer, or by someone):\n  out of memory")
+    assert "rank 1 of 2: host w2 (10.0.0.12), pid 7, /env/bin/python" in output.out.getvalue()
+
+
+def test_a_failed_spark_job_is_reported_by_its_cause_not_its_jvm_stack():
+    from horovod_spark_ml.launcher import spark_failure
+    error = Exception("An error occurred while calling o1.collect.\n: org.apache.spark.SparkException: Job aborted "
+                      "due to stage failure: Task 0 failed\n  File \"worker.py\", line 1\n"
+                      "ModuleNotFoundError: No module named 'horovod'\n\tat org.apache.spark.api.python...")
+    assert spark_failure(error) == "ModuleNotFoundError: No module named 'horovod'"

@@ -7,12 +7,11 @@ skipped with the reason. Each worker advertises one fake GPU (a discovery
 script that prints an address), so an application that asks Spark for GPUs
 gets a different address on each.
 """
-import os
 import stat
 
 import pytest
 
-from standalone_cluster import StandaloneCluster, namespaces_unavailable
+from cluster.standalone_cluster import StandaloneCluster, namespaces_unavailable
 
 
 @pytest.fixture(scope="session")
@@ -56,13 +55,3 @@ def separate_hosts(cluster):
     if cluster.separate_hosts_unavailable:
         pytest.skip(f"workers as separate hosts: {cluster.separate_hosts_unavailable}")
 
-
-def spark_submit_command(cluster, *args, conf=None):
-    """A ``spark-submit`` command line against ``cluster`` (its driver on the cluster's network)."""
-    from standalone_cluster import SPARK_HOME
-    settings = {"spark.driver.host": cluster.driver_host, "spark.driver.bindAddress": cluster.driver_host,
-                "spark.executor.memory": "1g", "spark.ui.enabled": "false", **(conf or {})}
-    command = [os.path.join(SPARK_HOME, "bin", "spark-submit"), "--master", cluster.master_url]
-    for key, value in settings.items():
-        command += ["--conf", f"{key}={value}"]
-    return command + list(args)

@@ -111,14 +111,6 @@ class StandaloneCluster:
             subprocess.run(["ip", "netns", "delete", namespace], capture_output=True)
         self._namespaces.clear()
 
-    def kill_executor(self, app_id, worker_index):
-        """SIGKILL the executor JVM of application ``app_id`` on one worker; return its pid."""
-        for pid in _pids_with(f"--app-id {app_id}"):
-            if f"{self.folder}/worker{worker_index}/" in _cmdline(pid) or self._in_namespace(pid, worker_index):
-                os.kill(pid, signal.SIGKILL)
-                return pid
-        raise LookupError(f"no executor of {app_id} on worker {worker_index}")
-
     # -- internals --------------------------------------------------------------
     def _make_hosts(self):
         bridge = f"{self._tag}br"
@@ -170,13 +162,6 @@ class StandaloneCluster:
             time.sleep(0.5)
         raise TimeoutError(f"{self.workers} workers did not register within {timeout} s; see {self.logs}")
 
-    def _in_namespace(self, pid, worker_index):
-        if not self.separate_hosts:
-            return False
-        inside = subprocess.run(["ip", "netns", "pids", self._namespaces[worker_index]], capture_output=True,
-                                text=True).stdout.split()
-        return str(pid) in inside
-
 
 def _ip(*args):
     subprocess.run(["ip", *args], check=True, capture_output=True)
@@ -196,13 +181,11 @@ def _kill_group(process):
     process.wait()
 
 
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _pids_with(text):
-    return [int(p) for p in os.listdir("/proc") if p.isdigit() and text in _cmdline(int(p))]
+def spark_submit_command(cluster, *args, conf=None):
+    """A ``spark-submit`` command line against ``cluster`` (its driver on the cluster's network)."""
+    settings = {"spark.driver.host": cluster.driver_host, "spark.driver.bindAddress": cluster.driver_host,
+                "spark.executor.memory": "1g", "spark.ui.enabled": "false", **(conf or {})}
+    command = [os.path.join(SPARK_HOME, "bin", "spark-submit"), "--master", cluster.master_url]
+    for key, value in settings.items():
+        command += ["--conf", f"{key}={value}"]
+    return command + list(args)

@@ -10,10 +10,10 @@ import re
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from conftest import spark_submit_command
+from flowers import write_flowers_csv
+from cluster.standalone_cluster import spark_submit_command
 
 RANK_LINE = re.compile(r"^rank (\d) of 2: host \S+ \(([\d.]+)\), pid \d+, (\S+)(.*)$", re.M)
 CLI = [sys.executable, "-m", "horovod_spark_ml.cli"]
@@ -30,16 +30,7 @@ def submit(cluster, *args, conf=None, timeout=300):
 
 @pytest.fixture(scope="module")
 def flowers_csv(tmp_path_factory):
-    rng = np.random.default_rng(5)
-    path = tmp_path_factory.mktemp("data") / "flowers.csv"
-    centers = {"setosa": (1, 5), "versicolor": (5, 1), "virginica": (5, 5)}
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["petal", "sepal", "species"])
-        for i in range(240):
-            name = list(centers)[i % 3]
-            writer.writerow([*(np.array(centers[name]) + rng.normal(scale=0.5, size=2)).round(3), name])
-    return str(path)
+    return write_flowers_csv(tmp_path_factory.mktemp("data") / "flowers.csv")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""The cluster tier: tests on a Spark standalone cluster (see conftest.py)."""
