@@ -103,14 +103,11 @@ class RankOutput:
 
     def failure_message(self, error, spark_error=None):
         """What the user reads when the run failed: which rank, where, and why."""
-        first_exit = _FIRST_EXIT.search(str(error))
+        first_exit = _FIRST_EXIT.search(str(error))  # Horovod names the rank that ended first: the cause
         if first_exit:
             rank, code = int(first_exit.group(1)), int(first_exit.group(2))
-            if rank in self.failures:
-                return self._raised(rank)
-            if not self._causes():
-                return self._died(rank, code)
-        if self._causes() or self.failures:
+            return self._raised(rank) if rank in self.failures else self._died(rank, code)
+        if self.failures:
             return self._raised((self._causes() or list(self.failures))[0])
         if spark_error is not None:
             return f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(spark_error)}"
