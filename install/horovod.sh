@@ -12,6 +12,7 @@ set -euo pipefail
 PY="${1:-python3}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSION=0.28.1
+command -v patch >/dev/null || { echo "install/horovod.sh: needs 'patch' (apt-get install patch)" >&2; exit 1; }
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
