@@ -55,7 +55,7 @@ def _run(size, work, cases):
     from bench import cases as case
     from bench.data import synthetic, write_parquet
     from bench.plain_keras import summary as plain_summary
-    from horovod_spark_ml.schema import FEATURES, LABEL
+    from horovod_spark_ml.data.schema import FEATURES, LABEL
     from horovod_spark_ml.session import local_spark
 
     figures = {"matmul": _subprocess([sys.executable, "-m", "bench.matmul", "--threads", str(THREADS)])}

@@ -13,7 +13,7 @@ BIG_MLP = [2500, 2000, 1500, 1000, 500]  # SPARK-5575's network: 784-2500-2000-1
 
 def staging(df, columns, work):
     """Staging vs ``df.write.parquet`` of the same columns (alternating, each to a fresh place), then restaging."""
-    from horovod_spark_ml.staging import prepare_store, stage
+    from horovod_spark_ml.data.staging import prepare_store, stage
     plain_write, first, again = [], [], []
     for i in range(REPEATS):
         started = time.perf_counter()
@@ -72,7 +72,7 @@ def _without_model(df, column, classes=10):
     from pyspark.ml.functions import array_to_vector
     from pyspark.sql import functions as F
 
-    from horovod_spark_ml.inference import _struct_of_values, _value_names, _value_type
+    from horovod_spark_ml.serving.inference import _struct_of_values, _value_names, _value_type
 
     names = _value_names("classes", classes)
 

@@ -18,7 +18,7 @@ def main():
     import keras
 
     from bench.data import synthetic_images
-    from horovod_spark_ml.architectures import build_alexnet
+    from horovod_spark_ml.estimators.architectures import build_alexnet
 
     x, y = synthetic_images(args.rows, size=args.size)
     x = (x / 255).reshape(-1, args.size, args.size, 3)  # as CNNClassifier's default pixelScale does

@@ -20,7 +20,7 @@ def main():
     import keras
 
     from bench.data import synthetic
-    from horovod_spark_ml.architectures import build_mlp
+    from horovod_spark_ml.estimators.architectures import build_mlp
 
     x, y = synthetic(args.rows, args.features)
     keras.utils.set_random_seed(1)

@@ -13,15 +13,17 @@ estimator before it starts reading its data.
 import importlib
 
 _MODULES = {
-    "Autoencoder": "unsupervised", "AutoencoderModel": "unsupervised",
-    "RBM": "unsupervised", "RBMModel": "unsupervised",
-    "DBNClassifier": "dbn", "DBNClassificationModel": "dbn", "DBNRegressor": "dbn", "DBNRegressionModel": "dbn",
-    "CNNClassifier": "cnn", "CNNClassificationModel": "cnn",
-    "KerasEstimator": "keras_estimator", "KerasModel": "keras_estimator",
-    "LSTMClassifier": "recurrent", "LSTMClassificationModel": "recurrent", "LSTMRegressor": "recurrent",
-    "LSTMRegressionModel": "recurrent",
-    "MLPClassifier": "mlp", "MLPClassificationModel": "mlp", "MLPRegressor": "mlp", "MLPRegressionModel": "mlp",
-    "read_images": "image_files", "read_sequence_csvs": "sequence_files",
+    "Autoencoder": "estimators.unsupervised", "AutoencoderModel": "estimators.unsupervised",
+    "RBM": "estimators.unsupervised", "RBMModel": "estimators.unsupervised",
+    "DBNClassifier": "estimators.dbn", "DBNClassificationModel": "estimators.dbn",
+    "DBNRegressor": "estimators.dbn", "DBNRegressionModel": "estimators.dbn",
+    "CNNClassifier": "estimators.cnn", "CNNClassificationModel": "estimators.cnn",
+    "KerasEstimator": "estimators.keras_estimator", "KerasModel": "estimators.keras_estimator",
+    "LSTMClassifier": "estimators.recurrent", "LSTMClassificationModel": "estimators.recurrent",
+    "LSTMRegressor": "estimators.recurrent", "LSTMRegressionModel": "estimators.recurrent",
+    "MLPClassifier": "estimators.mlp", "MLPClassificationModel": "estimators.mlp",
+    "MLPRegressor": "estimators.mlp", "MLPRegressionModel": "estimators.mlp",
+    "read_images": "data.image_files", "read_sequence_csvs": "data.sequence_files",
     "InputError": "errors", "TrainingError": "errors", "ClusterError": "errors",
 }
 __all__ = list(_MODULES)

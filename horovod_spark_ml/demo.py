@@ -12,7 +12,7 @@ import os
 from pyspark.ml import Pipeline
 from pyspark.ml.feature import IndexToString, StandardScaler, StringIndexer, VectorAssembler
 
-from .mlp import MLPClassifier, MLPRegressor
+from .estimators.mlp import MLPClassifier, MLPRegressor
 
 DIGIT_NAMES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 

@@ -1,5 +1,5 @@
 """The builder functions give the published layouts, and scaled versions that fit small images."""
-from horovod_spark_ml.architectures import build_alexnet, build_lenet
+from horovod_spark_ml.estimators.architectures import build_alexnet, build_lenet
 
 
 def shape(model, layer):

@@ -53,8 +53,8 @@ def test_read_images_labels_files_by_parent_folder_or_file_name_pattern(spark, d
 
 
 def test_staged_files_hold_the_compressed_images_not_pixels(spark, image_files, store):
-    from horovod_spark_ml.image_input import ImageFeatures
-    from horovod_spark_ml.staging import prepare_store, stage
+    from horovod_spark_ml.data.image_input import ImageFeatures
+    from horovod_spark_ml.data.staging import prepare_store, stage
     df = image_files[0]
     features = ImageFeatures("image", image_size=(227, 227), channels=3)
     features.check_columns(df)

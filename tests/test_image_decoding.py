@@ -3,7 +3,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from horovod_spark_ml.image_decoding import ImageBatches, ImageSpec, decode_rows
+from horovod_spark_ml.data.image_decoding import ImageBatches, ImageSpec, decode_rows
 
 
 def decoded(rows, spec, training):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from horovod_spark_ml import inference
+from horovod_spark_ml.serving import inference
 from horovod_spark_ml.keras_bytes import model_to_bytes
-from horovod_spark_ml.layout import Field
+from horovod_spark_ml.data.layout import Field
 
 
 @pytest.mark.parametrize("classes", [3, 40])  # 7 fields by value; 81 would be too many, so arrays

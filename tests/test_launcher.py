@@ -6,7 +6,7 @@ import time
 
 import horovod.spark
 
-from horovod_spark_ml.horovod_spark_patches import patched_horovod_spark
+from horovod_spark_ml.training.horovod_spark_patches import patched_horovod_spark
 
 
 def test_a_run_returns_as_soon_as_its_ranks_end(spark):
@@ -22,15 +22,15 @@ def test_a_run_returns_as_soon_as_its_ranks_end(spark):
 
 
 def test_what_ranks_and_executors_import_first_loads_no_tensorflow():  # so a rank reads while it loads
-    code = ("import sys, horovod_spark_ml.worker, horovod_spark_ml.reader, horovod_spark_ml.layout, "
-            "horovod_spark_ml.horovod_spark_patches; "
+    code = ("import sys, horovod_spark_ml.training.worker, horovod_spark_ml.training.reader, horovod_spark_ml.data.layout, "
+            "horovod_spark_ml.training.horovod_spark_patches; "
             "print(sorted({'tensorflow', 'keras', 'pyspark', 'petastorm'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
 
 def test_a_rank_exits_promptly_after_tensorflow_was_imported():
-    code = ("import time, tensorflow; from horovod_spark_ml.worker import skip_collection_at_exit; "
+    code = ("import time, tensorflow; from horovod_spark_ml.training.worker import skip_collection_at_exit; "
             "skip_collection_at_exit(); print(time.time(), flush=True)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # Python's own finalization took 1.1-1.2 s here (twice that on a loaded machine); the frozen one 0.12-0.14 s.
@@ -52,7 +52,7 @@ def test_runs_that_overlap_in_threads_leave_horovod_as_it_was():
 
 
 def test_a_rank_command_runs_this_hosts_python_over_the_interface_towards_the_driver():
-    from horovod_spark_ml.horovod_spark_patches import EXECUTOR_PYTHON, rank_command
+    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON, rank_command
     command = ("env HOROVOD_RANK=0 HOROVOD_GLOO_RENDEZVOUS_ADDR=127.0.0.1 HOROVOD_GLOO_RENDEZVOUS_PORT=5 "
                f"HOROVOD_GLOO_IFACE=eth9 NCCL_SOCKET_IFNAME=eth9 {EXECUTOR_PYTHON} -m horovod.spark.task.gloo_exec_fn")
     rewritten = rank_command(command, python="/opt/env/bin/python")
@@ -61,7 +61,7 @@ def test_a_rank_command_runs_this_hosts_python_over_the_interface_towards_the_dr
 
 
 def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host():
-    from horovod_spark_ml.horovod_spark_patches import driver_interface
+    from horovod_spark_ml.training.horovod_spark_patches import driver_interface
     addresses = {"lo": [("127.0.0.1", 1)], "eth0": [("192.0.2.2", 1)], "br0": [("10.0.0.1", 1)]}
     assert driver_interface(addresses, "10.0.0.1") == "br0"
     assert driver_interface(addresses, "127.0.0.1") == "lo"
@@ -70,7 +70,7 @@ def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host(
 
 def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_stderr_lines():
     import io
-    from horovod_spark_ml.launcher import RankOutput
+    from horovod_spark_ml.training.launcher import RankOutput
     output = RankOutput(verbose=1, out=io.StringIO())
     output.write('[1]<stdout>:HSM-RANK {"rank": 1, "size": 2, "host": "w2 (10.0.0.12)", "pid": 7, '
                  '"python": "/env/bin/python", "gpus": [], "visible_gpus": null}\n')
@@ -84,7 +84,7 @@ def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_
 
 
 def test_a_failed_spark_job_is_reported_by_its_cause_not_its_jvm_stack():
-    from horovod_spark_ml.launcher import spark_failure
+    from horovod_spark_ml.training.launcher import spark_failure
     error = Exception("An error occurred while calling o1.collect.\n: org.apache.spark.SparkException: Job aborted "
                       "due to stage failure: Task 0 failed\n  File \"worker.py\", line 1\n"
                       "ModuleNotFoundError: No module named 'horovod'\n\tat org.apache.spark.api.python...")

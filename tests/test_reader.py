@@ -4,8 +4,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from horovod_spark_ml import reader
-from horovod_spark_ml.layout import Field
+from horovod_spark_ml.training import reader
+from horovod_spark_ml.data.layout import Field
 
 ROWS, WIDTH, BATCH = 96, 3, 8
 INPUTS, TARGETS = [Field("features", (WIDTH,))], [Field("label", ())]

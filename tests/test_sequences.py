@@ -69,7 +69,7 @@ def test_fitted_sequence_model_saves_and_loads(classifier, waves, tmp_path):
 
 
 def test_truncation_keeps_the_newest_or_the_oldest_steps(spark):
-    from horovod_spark_ml.sequence_input import SequenceFeatures
+    from horovod_spark_ml.data.sequence_input import SequenceFeatures
     df = spark.createDataFrame([([1.0, 2.0, 3.0, 4.0],), ([5.0],)], "series array<double>")
     newest = SequenceFeatures("series", steps=2, width=1, truncate="start")
     oldest = SequenceFeatures("series", steps=2, width=1, truncate="end")

@@ -2,7 +2,7 @@
 import pytest
 
 from horovod_spark_ml import InputError, MLPClassifier
-from horovod_spark_ml.store import Store, resolve_store
+from horovod_spark_ml.data.store import Store, resolve_store
 
 
 @pytest.mark.parametrize("store_path, spark_url, read_url", [

@@ -85,8 +85,8 @@ def _rbm_on_rank_specific_data():
     import horovod.tensorflow as hvd
     hvd.init()
     import keras
-    from horovod_spark_ml.horovod_keras import broadcast_weights, distributed_optimizer
-    from horovod_spark_ml.rbm import RestrictedBoltzmannMachine
+    from horovod_spark_ml.training.horovod_keras import broadcast_weights, distributed_optimizer
+    from horovod_spark_ml.estimators.rbm import RestrictedBoltzmannMachine
     rng = np.random.default_rng(hvd.rank())
     data = (rng.uniform(size=(128, 16)) < 0.2 + 0.5 * hvd.rank()).astype("float32")  # each rank its own data
     model = RestrictedBoltzmannMachine(16, 8, seed=10 + hvd.rank())
@@ -103,7 +103,7 @@ def test_rbm_cd_updates_are_averaged_so_ranks_end_with_identical_weights(spark):
 
 
 def test_stacked_network_starts_from_the_pretrained_rbm_weights(rbm):
-    from horovod_spark_ml.dbn import stack_rbms
+    from horovod_spark_ml.estimators.dbn import stack_rbms
     machine = rbm.getKerasModel()
     network = stack_rbms([machine], 10)
     kernel, bias = network.get_layer("dense_1").get_weights()

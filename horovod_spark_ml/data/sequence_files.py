@@ -18,7 +18,7 @@ import re
 
 from pyspark.sql import functions as F
 
-from .errors import InputError
+from ..errors import InputError
 from .path_labels import check_label_pattern, path_label
 
 

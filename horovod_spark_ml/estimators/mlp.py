@@ -11,7 +11,7 @@ from pyspark import keyword_only
 from .architectures import build_mlp
 from .estimator import HorovodClassifier, HorovodEstimator
 from .model import ClassificationModel, RegressionModel
-from .params import (FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
+from ..params import (FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
                      HasRawPredictionCol, MLPParams, TrainingParams)
 
 

@@ -9,13 +9,13 @@ from pyspark.sql import functions as F
 
 from .architectures import build_autoencoder
 from .estimator import HorovodEstimator
-from .layout import Field
+from ..data.layout import Field
 from .model import HorovodModel, vector
-from .params import (FeatureParams, HasActivation, HasCdSteps, HasDenoising, HasEncoderLayers, HasHiddenUnits,
+from ..params import (FeatureParams, HasActivation, HasCdSteps, HasDenoising, HasEncoderLayers, HasHiddenUnits,
                      HasOutputCol, HasReconstructionCol, HasReconstructionErrorCol, HasSparsity, HasTiedWeights,
                      HasVisibleType, TrainingParams)
 from .rbm import VISIBLE_TYPES, RestrictedBoltzmannMachine
-from .schema import FEATURES, NumericFeatures, features_array
+from ..data.schema import FEATURES, NumericFeatures, features_array
 
 
 class _AutoencoderParams(FeatureParams, HasOutputCol, HasReconstructionCol, HasReconstructionErrorCol,

@@ -21,7 +21,7 @@ Example::
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, NumericType
 
-from .errors import InputError
+from ..errors import InputError
 from .layout import Field
 from .schema import FEATURES, LABEL, any_nonfinite, count_where, require_column
 

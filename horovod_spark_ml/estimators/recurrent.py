@@ -11,14 +11,14 @@ from pyspark import keyword_only
 from pyspark.sql import functions as F
 
 from .architectures import RNN_CELLS, build_rnn
-from .errors import InputError
+from ..errors import InputError
 from .estimator import HorovodClassifier, HorovodEstimator
-from .layout import Field
+from ..data.layout import Field
 from .model import ClassificationModel, HorovodModel, vector
-from .params import (FeatureParams, HasHorizon, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
+from ..params import (FeatureParams, HasHorizon, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
                      HasRawPredictionCol, SequenceParams, TrainingParams)
-from .schema import LABEL
-from .sequence_input import SequenceFeatures
+from ..data.schema import LABEL
+from ..data.sequence_input import SequenceFeatures
 
 
 class _SequenceParams(FeatureParams, HasLabelCol, HasPredictionCol, SequenceParams, TrainingParams):

@@ -23,10 +23,10 @@ import signal
 import sys
 import threading
 
-from .errors import TrainingError
+from ..errors import TrainingError
 from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, spark_job_error
 from .progress import EPOCH_MARKER, format_epoch
-from .quiet_tensorflow import NOISE
+from ..quiet_tensorflow import NOISE
 from .worker import ERROR_MARKER, RANK_MARKER, train
 
 _SHUTDOWN = "Horovod has been shut down"

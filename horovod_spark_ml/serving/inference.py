@@ -120,12 +120,12 @@ class ArrayBatches:
     def symbolic_inputs(self):
         """The model's input for one row, as Keras symbolic tensors."""
         import keras
-        from .layout import assemble
+        from ..data.layout import assemble
         return assemble(self.fields, {f.column: None for f in self.fields},
                         lambda _, shape: keras.KerasTensor((1, *shape[1:])))
 
     def __call__(self, data, batch_size):
-        from .layout import assemble
+        from ..data.layout import assemble
         columns = {self.fields[0].column: data} if isinstance(data, pd.Series) else {c: data[c] for c in data}
         present = np.logical_and.reduce([column.notna().to_numpy() for column in columns.values()])
         positions = np.flatnonzero(present)
@@ -160,7 +160,7 @@ def _stacked(column):
 def _load(digest, shipped, modules):
     model = _MODELS.get(digest)
     if model is None:  # the first batch with this model in this Python worker
-        from .keras_bytes import model_from_bytes
+        from ..keras_bytes import model_from_bytes
         from .zip_import_cache import reread_changed_zips
         reread_changed_zips()  # for the worker's next tasks
         model = _MODELS[digest] = model_from_bytes(shipped.value, modules=modules)

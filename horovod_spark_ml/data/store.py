@@ -27,7 +27,7 @@ import os
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from .errors import InputError
+from ..errors import InputError
 
 # Spark's Hadoop scheme for each scheme that the ranks read with another name.
 _SPARK_SCHEMES = {"s3": "s3a", "s3n": "s3a"}

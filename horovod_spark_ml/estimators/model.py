@@ -16,12 +16,12 @@ from pyspark.ml import Model
 from pyspark.ml.functions import array_to_vector
 from pyspark.sql import functions as F
 
-from .errors import InputError
-from .inference import ArrayBatches, output_width, predict_struct
-from .keras_bytes import custom_modules, model_from_bytes, model_to_bytes
-from .params import HasOutputCol, HasOutputLayer
-from .persistence import KerasPersistence
-from .schema import NumericFeatures
+from ..errors import InputError
+from ..serving.inference import ArrayBatches, output_width, predict_struct
+from ..keras_bytes import custom_modules, model_from_bytes, model_to_bytes
+from ..params import HasOutputCol, HasOutputLayer
+from ..persistence import KerasPersistence
+from ..data.schema import NumericFeatures
 
 
 def vector(array):

@@ -20,7 +20,7 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, NumericType
 
-from .errors import InputError
+from ..errors import InputError
 from .layout import Field
 
 FEATURES = "features"  # name of the staged features column

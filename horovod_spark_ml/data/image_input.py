@@ -30,7 +30,7 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BinaryType, NumericType, StructType
 
-from .errors import InputError
+from ..errors import InputError
 from .image_decoding import CHANNELS, HEIGHT, WIDTH, ImageSpec
 from .layout import Field
 from .schema import FEATURES, NumericFeatures, count_where, require_column

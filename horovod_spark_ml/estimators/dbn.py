@@ -12,11 +12,11 @@ from pyspark.sql import functions as F
 from .architectures import build_mlp
 from .estimator import HorovodClassifier, HorovodEstimator
 from .model import ClassificationModel, HorovodModel, RegressionModel
-from .params import (FeatureParams, HasCdSteps, HasDropout, HasHiddenLayers, HasLabelCol, HasPredictionCol,
+from ..params import (FeatureParams, HasCdSteps, HasDropout, HasHiddenLayers, HasLabelCol, HasPredictionCol,
                      HasPretrainEpochs, HasPretrainLearningRate, HasProbabilityCol, HasRawPredictionCol,
                      HasVisibleType, TrainingParams)
 from .rbm import VISIBLE_TYPES
-from .schema import features_array
+from ..data.schema import features_array
 from .unsupervised import RBM
 
 

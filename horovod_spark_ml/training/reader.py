@@ -91,7 +91,7 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
 def _columns(inputs, targets, images):
     columns = list(dict.fromkeys(f.column for f in [*inputs, *targets]))  # an autoencoder's target is its input
     if images is not None and images.kind == "struct":
-        from .image_decoding import CHANNELS, HEIGHT, WIDTH
+        from ..data.image_decoding import CHANNELS, HEIGHT, WIDTH
         columns += [HEIGHT, WIDTH, CHANNELS]
     return columns
 
@@ -101,7 +101,7 @@ def _fits(urls, size):
 
 
 def _open(url):
-    from .store import open_filesystem
+    from ..data.store import open_filesystem
     return open_filesystem(url)
 
 
@@ -155,7 +155,7 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed):
     repeated within the pass until it fills one.
     """
     import tensorflow as tf
-    from .layout import assemble
+    from ..data.layout import assemble
     rows = len(next(iter(values.values())))
     repeats = -(-batch_size // rows)
     batches = rows * repeats // batch_size
@@ -188,7 +188,7 @@ def _shared_tensor(array):
 
 def _tensor_rows(batches, inputs, targets):
     import tensorflow as tf
-    from .layout import assemble
+    from ..data.layout import assemble
 
     def to_example(batch):
         values = batch._asdict()
@@ -199,7 +199,7 @@ def _tensor_rows(batches, inputs, targets):
 
 
 def _image_rows(batches, spec, shuffle, seed, corrupt_counter):
-    from .image_decoding import decode_rows, drop_corrupt
+    from ..data.image_decoding import decode_rows, drop_corrupt
     rows = batches.unbatch().map(_as_dict)
     if shuffle:
         rows = rows.shuffle(_SHUFFLE_IMAGES, seed=seed)

@@ -12,7 +12,7 @@ import re
 
 from pyspark.sql import functions as F
 
-from .errors import InputError
+from ..errors import InputError
 
 
 def check_label_pattern(label_from):

@@ -10,10 +10,10 @@ from pyspark.sql import functions as F
 
 from .architectures import build_alexnet, build_lenet
 from .estimator import HorovodClassifier
-from .image_decoding import ImageBatches
-from .image_input import ImageFeatures
+from ..data.image_decoding import ImageBatches
+from ..data.image_input import ImageFeatures
 from .model import ClassificationModel
-from .params import (FeatureParams, HasArchitecture, HasBatchNorm, HasDropout, HasL1, HasL2, HasLabelCol,
+from ..params import (FeatureParams, HasArchitecture, HasBatchNorm, HasDropout, HasL1, HasL2, HasLabelCol,
                      HasPredictionCol, HasProbabilityCol, HasRawPredictionCol, HasWidthMultiplier, ImageParams,
                      TrainingParams)
 

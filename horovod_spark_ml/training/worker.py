@@ -119,8 +119,8 @@ def _train(job, ahead, spark_gpus):
 
     from .horovod_keras import (CountReporter, MetricAverager, average_non_trainable, broadcast_weights,
                                 distributed_optimizer)
-    from .image_decoding import UNDECODABLE, undecodable_message
-    from .keras_bytes import model_from_bytes, model_to_bytes
+    from ..data.image_decoding import UNDECODABLE, undecodable_message
+    from ..keras_bytes import model_from_bytes, model_to_bytes
     from .progress import ProgressPrinter
 
     rank, size = hvd.rank(), hvd.size()

@@ -16,7 +16,7 @@ Example::
 """
 from dataclasses import dataclass
 
-from .errors import ClusterError
+from ..errors import ClusterError
 
 # What a rank imports: a missing one fails the rank's start, or Horovod's task job.
 REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "petastorm", "horovod_spark_ml")

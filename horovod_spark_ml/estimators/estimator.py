@@ -17,16 +17,16 @@ from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import functions as F
 from pyspark.sql.types import IntegralType
 
-from .errors import InputError
-from .executor_check import check_executors
-from .keras_bytes import custom_modules, model_to_bytes
-from .launcher import run_training
-from .layout import Field
-from .params import FeatureParams, TrainingParams
-from .persistence import KerasPersistence
-from .schema import LABEL, NumericFeatures, check_training_input
-from .staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
-from .worker import TrainingJob
+from ..errors import InputError
+from ..training.executor_check import check_executors
+from ..keras_bytes import custom_modules, model_to_bytes
+from ..training.launcher import run_training
+from ..data.layout import Field
+from ..params import FeatureParams, TrainingParams
+from ..persistence import KerasPersistence
+from ..data.schema import LABEL, NumericFeatures, check_training_input
+from ..data.staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
+from ..training.worker import TrainingJob
 
 
 class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistence):

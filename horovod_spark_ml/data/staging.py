@@ -28,7 +28,7 @@ from dataclasses import dataclass
 warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
 from petastorm.spark.spark_dataset_converter import _cache_df_or_retrieve_cache_data_url  # noqa: E402
 
-from .errors import InputError
+from ..errors import InputError
 from .store import open_filesystem, resolve_store
 
 log = logging.getLogger(__name__)

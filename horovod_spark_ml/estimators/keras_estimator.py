@@ -20,14 +20,14 @@ from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.sql import functions as F
 from pyspark import keyword_only
 
-from .errors import InputError
+from ..errors import InputError
 from .estimator import HorovodEstimator
-from .keras_bytes import custom_modules, model_from_bytes, model_to_bytes
+from ..keras_bytes import custom_modules, model_from_bytes, model_to_bytes
 from .model import HorovodModel, vector
-from .layout import Field
-from .params import (FeatureParams, HasLabelCol, HasLabelCols, HasLoss, HasLossWeights, HasMetrics, HasPredictionCol,
+from ..data.layout import Field
+from ..params import (FeatureParams, HasLabelCol, HasLabelCols, HasLoss, HasLossWeights, HasMetrics, HasPredictionCol,
                      TrainingParams)
-from .schema import LABEL, MultiInputFeatures, NumericFeatures
+from ..data.schema import LABEL, MultiInputFeatures, NumericFeatures
 
 
 def _to_keras_model(value):
