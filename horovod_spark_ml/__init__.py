@@ -12,6 +12,10 @@ estimator before it starts reading its data.
 """
 import importlib
 
+from .moved_modules import install as _install_moved_modules
+
+_install_moved_modules()  # models saved before the modules moved name them by their old paths
+
 _MODULES = {
     "Autoencoder": "estimators.unsupervised", "AutoencoderModel": "estimators.unsupervised",
     "RBM": "estimators.unsupervised", "RBMModel": "estimators.unsupervised",
