@@ -24,9 +24,12 @@ def get_spark(master=None, cores=2, app_name="horovod-spark-ml"):
     builder = SparkSession.builder.appName(app_name)
     if master is None and not submitted():
         master = f"local[{cores}]"
-    if master is not None and master.startswith("local"):
-        # Python workers on this machine must run this Python (with TensorFlow and Horovod).
+    if master is not None:
+        # Unless told otherwise, executors run this Python (with TensorFlow and Horovod): on a
+        # cluster that shares this environment (an image, a mount) that is right, and where it
+        # does not, the first fit says so (executor_check) with the fixes.
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    if master is not None and master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         builder = (builder.config("spark.sql.shuffle.partitions", str(cores))
                    .config("spark.driver.memory", "4g").config("spark.ui.enabled", "false"))
