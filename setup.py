@@ -8,6 +8,7 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     packages=find_packages(include=["horovod_spark_ml", "horovod_spark_ml.*"]),
+    package_data={"horovod_spark_ml": ["log4j2-local.properties"]},
     python_requires=">=3.10,<3.12",
     # Supported ranges; constraints.txt pins the set the tests ran with.
     # horovod must be built from source against the installed TensorFlow

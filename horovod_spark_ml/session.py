@@ -31,7 +31,9 @@ def get_spark(master=None, cores=2, app_name="horovod-spark-ml"):
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if master is not None and master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = (builder.config("spark.sql.shuffle.partitions", str(cores))
+        log4j = os.path.join(os.path.dirname(os.path.abspath(__file__)), "log4j2-local.properties")
+        builder = (builder.config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log4j}")
+                   .config("spark.sql.shuffle.partitions", str(cores))
                    .config("spark.driver.memory", "4g").config("spark.ui.enabled", "false"))
     if master is not None:
         builder = builder.master(master)

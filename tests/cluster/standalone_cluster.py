@@ -31,6 +31,8 @@ BRIDGE_ADDRESS = "10.77.0.1"
 
 def namespaces_unavailable():
     """Why worker namespaces cannot be made here, or None when they can."""
+    if os.environ.get("HSM_TEST_ONE_HOST"):  # to run the tier as it runs where namespaces cannot be made
+        return "HSM_TEST_ONE_HOST is set"
     if os.geteuid() != 0:
         return "needs root to create network namespaces"
     if not shutil.which("ip"):
