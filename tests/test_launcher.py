@@ -89,3 +89,14 @@ def test_a_failed_spark_job_is_reported_by_its_cause_not_its_jvm_stack():
                       "due to stage failure: Task 0 failed\n  File \"worker.py\", line 1\n"
                       "ModuleNotFoundError: No module named 'horovod'\n\tat org.apache.spark.api.python...")
     assert spark_failure(error) == "ModuleNotFoundError: No module named 'horovod'"
+
+
+def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
+    import io
+    from horovod_spark_ml.training.launcher import RankOutput
+    output = RankOutput(verbose=0, out=io.StringIO())
+    output.write('[0]<stderr>:HSM-ERROR {"rank": 0, "error": "Horovod has been shut down."}\n')
+    output.write('[1]<stderr>:HSM-ERROR {"rank": 1, "error": "ValueError: an image could not be decoded"}\n')
+    error = RuntimeError("The first process to do so was:\nProcess name: 0\nExit code: 1\n")
+    assert output.failure_message(error) == ("Horovod rank 1 failed during training:\n"
+                                             "ValueError: an image could not be decoded")

@@ -103,12 +103,19 @@ class RankOutput:
 
     def failure_message(self, error, spark_error=None):
         """What the user reads when the run failed: which rank, where, and why."""
-        first_exit = _FIRST_EXIT.search(str(error))  # Horovod names the rank that ended first: the cause
+        # Horovod names the rank that ended first. That is the cause, unless it only reported
+        # Horovod's shutdown while another rank's Python raised the error that caused it (both end
+        # within milliseconds, in either order).
+        causes = self._causes()
+        first_exit = _FIRST_EXIT.search(str(error))
         if first_exit:
             rank, code = int(first_exit.group(1)), int(first_exit.group(2))
-            return self._raised(rank) if rank in self.failures else self._died(rank, code)
+            if rank in self.failures and (rank in causes or not causes):
+                return self._raised(rank)
+            if rank not in self.failures and not causes:
+                return self._died(rank, code)
         if self.failures:
-            return self._raised((self._causes() or list(self.failures))[0])
+            return self._raised((causes or list(self.failures))[0])
         if spark_error is not None:
             return f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(spark_error)}"
         return f"Horovod training failed: {error}"
