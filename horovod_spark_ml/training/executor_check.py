@@ -17,6 +17,7 @@ Example::
 from dataclasses import dataclass
 
 from ..errors import ClusterError
+from .launcher import spark_failure
 
 # What a rank imports: a missing one fails the rank's start, or Horovod's task job.
 REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "petastorm", "horovod_spark_ml")
@@ -46,7 +47,7 @@ def check_executors(spark, num_proc, store_url=None):
         rows = (spark.sparkContext.parallelize(range(num_proc), num_proc)
                 .mapPartitions(lambda _: [probe(REQUIRED_MODULES, store_url)]).collect())
     except Exception as e:  # the executors' Python could not even start the probe
-        raise ClusterError(f"the executors could not run a Python task: {_first_line(e)}. {SHIP_ENVIRONMENT}") from e
+        raise ClusterError(f"the executors could not run a Python task: {spark_failure(e)}. {SHIP_ENVIRONMENT}") from e
     finally:
         cloudpickle.unregister_pickle_by_value(executor_probe)
     executors = [ExecutorInfo(**row) for row in rows]
@@ -61,10 +62,3 @@ def check_executors(spark, num_proc, store_url=None):
                                "executor can write, such as an NFS mount, /dbfs/... or an hdfs:// or s3a:// URL")
     return executors
 
-
-def _first_line(error):
-    text = str(error)
-    for line in text.splitlines():
-        if "Error:" in line and "Py4J" not in line:
-            return line.strip()
-    return text.splitlines()[0] if text else type(error).__name__
