@@ -6,7 +6,16 @@ class InputError(ValueError):
 
 
 class TrainingError(RuntimeError):
-    """A Horovod rank failed; the message carries that rank's error and traceback."""
+    """A Horovod rank failed; the message carries that rank's error and traceback.
+
+    ``lost`` says in one line what was lost when a relaunch may succeed (a rank
+    killed, an executor gone); it is ``None`` for errors that would happen again
+    (a layer that raises, bad data).
+    """
+
+    def __init__(self, message, lost=None):
+        super().__init__(message)
+        self.lost = lost
 
 
 class ClusterError(RuntimeError):

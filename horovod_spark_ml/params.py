@@ -179,19 +179,34 @@ HasSeed = _param_mixin("seed", "random seed for weight initialisation, shuffling
 HasStorePath = _param_mixin(
     "storePath", "directory for staged training data, on storage every executor can read "
     "(a local path in local mode; a /dbfs/ path on Databricks)", TypeConverters.toString)
+HasRunId = _param_mixin(
+    "runId", "name of the training run: its checkpoints live in storePath/runs/<runId>, and a fit given the "
+    "runId of a run that did not finish resumes it from its last checkpoint; unset: a new run per fit",
+    TypeConverters.toString)
+HasMaxRetries = _param_mixin(
+    "maxRetries", "times a fit relaunches its ranks from the last checkpoint after losing a rank or an executor "
+    "(killed, out of memory, host lost); errors that a retry cannot fix are raised at once", TypeConverters.toInt)
+HasLogDir = _param_mixin(
+    "logDir", "folder for TensorBoard event files (loss and metrics per epoch, train/ and validation/), written "
+    "by rank 0, so on storage its executor can write; \"\" for none", TypeConverters.toString)
+HasMlflowLogging = _param_mixin(
+    "mlflowLogging", "log params, per-epoch metrics and the fitted model to MLflow: unset, when mlflow is "
+    "installed and a run is active; True, always (starting a run if none is active); False, never",
+    TypeConverters.toBoolean)
 HasVerbose = _param_mixin(
     "verbose", "0: silent, 1: one line per epoch on the driver, 2: also every rank's output",
     TypeConverters.toInt)
 
 
 class TrainingParams(HasOptimizer, HasLearningRate, HasBatchSize, HasEpochs, HasNumProc, HasValidationSplit,
-                     HasEarlyStoppingPatience, HasSeed, HasStorePath, HasVerbose):
+                     HasEarlyStoppingPatience, HasSeed, HasStorePath, HasVerbose, HasRunId, HasMaxRetries, HasLogDir,
+                     HasMlflowLogging):
     """Params of every Horovod-trained estimator."""
 
     def _set_training_defaults(self):
         import tempfile
         self._setDefault(optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, validationSplit=0.0,
-                         earlyStoppingPatience=0, seed=42, verbose=1,
+                         earlyStoppingPatience=0, seed=42, verbose=1, maxRetries=2, logDir="",
                          storePath=f"{tempfile.gettempdir()}/horovod_spark_ml")
 
 

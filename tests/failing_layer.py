@@ -28,13 +28,15 @@ class FailOnRank(keras.layers.Layer):
 class DieOnRank(keras.layers.Layer):
     """Identity, except that Horovod rank ``rank`` ends its own process at its ``step``-th training batch.
 
-    ``how``: "kill" (SIGKILL, as the out-of-memory killer does), "abort" (SIGABRT, a native crash) or
-    "exit" (exit code 3). It first writes a line to stderr, which the driver's error must show.
+    ``how``: "kill" (SIGKILL, as the out-of-memory killer does), "abort" (SIGABRT, a native crash),
+    "exit" (exit code 3) or "executor" (SIGKILL to the Spark executor JVM that runs the rank). It first
+    writes a line to stderr, which the driver's error must show. With ``once`` (a file path), it does so
+    only where that file does not exist yet, and creates it: a relaunch then trains on.
     """
 
-    def __init__(self, rank, how, step=3, **kwargs):
+    def __init__(self, rank, how, step=3, once="", **kwargs):
         super().__init__(**kwargs)
-        self.rank, self.how, self.step = rank, how, step
+        self.rank, self.how, self.step, self.once = rank, how, step, once
         self.calls = 0
 
     def call(self, inputs, training=False):
@@ -48,9 +50,14 @@ class DieOnRank(keras.layers.Layer):
         import signal
         import sys
         self.calls += 1
-        if self.calls < self.step:
+        if self.calls < self.step or (self.once and os.path.exists(self.once)):
             return
+        if self.once:
+            open(self.once, "w").close()
         print(f"DieOnRank: rank {self.rank} ends itself ({self.how})", file=sys.stderr, flush=True)
+        if self.how == "executor":
+            os.kill(_executor_pid(), signal.SIGKILL)
+            signal.pause()  # until the executor's end takes this process with it
         if self.how == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
         elif self.how == "abort":
@@ -58,4 +65,16 @@ class DieOnRank(keras.layers.Layer):
         os._exit(3)
 
     def get_config(self):
-        return {**super().get_config(), "rank": self.rank, "how": self.how, "step": self.step}
+        return {**super().get_config(), "rank": self.rank, "how": self.how, "step": self.step, "once": self.once}
+
+
+def _executor_pid():
+    """The pid of the Spark executor JVM that this process descends from."""
+    pid = os.getppid()
+    while pid > 1:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"CoarseGrainedExecutorBackend" in f.read():
+                return pid
+        with open(f"/proc/{pid}/stat") as f:
+            pid = int(f.read().rpartition(")")[2].split()[1])
+    raise RuntimeError("no Spark executor JVM among this process's ancestors (local mode has none)")

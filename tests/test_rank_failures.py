@@ -12,7 +12,7 @@ from horovod_spark_ml.training.launcher import describe_exit
 def _fit_dying(blobs, store, how):
     net = keras.Sequential([keras.Input((4,)), DieOnRank(1, how), keras.layers.Dense(3)])
     estimator = KerasEstimator(model=net, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                               epochs=5, batchSize=16, numProc=2, storePath=store, verbose=0)
+                               epochs=5, batchSize=16, numProc=2, storePath=store, verbose=0, maxRetries=0)
     started = time.time()
     with pytest.raises(TrainingError) as error:
         estimator.fit(blobs)

@@ -72,6 +72,22 @@ def resolve_store(store_path):
     return Store(_SPARK_SCHEMES.get(scheme, scheme) + rest, _READ_SCHEMES.get(scheme, scheme) + rest)
 
 
+def local_or_url(path):
+    """A path or URL for libraries that take local paths: local ones made absolute, ``dbfs:/x`` as ``/dbfs/x``.
+
+    Other URLs (``gs://``, ``hdfs://``) are returned as they are; ``""`` stays ``""``.
+    """
+    if not path:
+        return path
+    parsed = urlparse(path)
+    scheme = parsed.scheme.lower()
+    if scheme in ("", "file"):
+        return os.path.abspath(parsed.path if scheme else path)
+    if scheme == "dbfs":
+        return "/dbfs/" + (parsed.netloc + parsed.path).lstrip("/")
+    return path
+
+
 def open_filesystem(url):
     """``(pyarrow FileSystem, path)`` for a read URL, through fsspec for schemes pyarrow lacks."""
     import pyarrow.fs

@@ -11,6 +11,8 @@ Example (what every estimator inherits)::
     >>> model.history["loss"]
     [1.53, 0.61, 0.32, 0.21, 0.15]
 """
+import json
+
 from pyspark.ml import Estimator
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import VectorUDT
@@ -20,12 +22,14 @@ from pyspark.sql.types import IntegralType
 from ..errors import InputError
 from ..training.executor_check import check_executors
 from ..keras_bytes import custom_modules, model_to_bytes
-from ..training.launcher import run_training
+from ..training.runs import open_run, train_run
+from ..training.tracking import check_tracking, tracking
 from ..data.layout import Field
 from ..params import FeatureParams, TrainingParams
 from ..persistence import KerasPersistence
 from ..data.schema import LABEL, NumericFeatures, check_training_input
 from ..data.staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
+from ..data.store import local_or_url
 from ..training.worker import TrainingJob
 
 
@@ -65,6 +69,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     # -- the fit path -----------------------------------------------------------
     def _fit(self, dataset):
         num_proc = self._check_params(dataset)
+        check_tracking(self._mlflow_setting())
         label_cols = self._label_cols()
         features = self._feature_input()
         info = check_training_input(dataset, features=features, label_cols=label_cols, label_kind=self._label_kind,
@@ -77,6 +82,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
         keras_model = self._build_keras_model(info, features, dataset)
         loss, metrics = self._loss_and_metrics(info)
+        run = open_run(store, self.getOrDefault(self.runId) if self.isDefined(self.runId) else None,
+                       self._run_description(info, keras_model))
 
         staged = stage(features.usable_rows(dataset), self._staged_columns(dataset, features, label_cols, info),
                        num_proc=num_proc, validation_split=self.getValidationSplit(), seed=self.getSeed(),
@@ -92,11 +99,30 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                           train_urls=staged.train_urls, train_rows=staged.train_rows,
                           val_urls=staged.val_urls, val_rows=staged.val_rows,
                           inputs=features.fields(keras_model), targets=self._target_fields(info, keras_model),
-                          custom_modules=custom_modules(keras_model), input_spec=features.spec)
-        result = run_training(job, num_proc, self.getVerbose())
-        model = self._create_model(result["model"], result["history"], info)
-        model.epochSeconds = result["epoch_seconds"]
-        return self._copyValues(model)
+                          custom_modules=custom_modules(keras_model), input_spec=features.spec,
+                          log_dir=local_or_url(self.getLogDir()))
+        with tracking(self._mlflow_setting(), {**self._run_params(), "runId": run.run_id}) as mlflow_run:
+            result = train_run(run, job, num_proc=num_proc, max_retries=self.getMaxRetries(),
+                               verbose=self.getVerbose(), on_epoch=mlflow_run and mlflow_run.log_epoch)
+            model = self._create_model(result["model"], result["history"], info)
+            model.epochSeconds = result["epoch_seconds"]
+            model = self._copyValues(model)._set(runId=run.run_id)
+            if mlflow_run:
+                mlflow_run.log_model(model)
+        return model
+
+    def _mlflow_setting(self):
+        return self.getMlflowLogging() if self.isDefined(self.mlflowLogging) else None
+
+    def _run_params(self):
+        """This fit's params as plain JSON values, by name (those kept as JSON when the estimator is saved)."""
+        params = {p.name: v for p, v in self.extractParamMap().items() if p.name not in self._unsaved_params}
+        return json.loads(json.dumps(params, default=str))
+
+    def _run_description(self, info, keras_model):
+        """What a run started with, to check a resumption against (see :mod:`.runs`)."""
+        return {"estimator": f"{type(self).__module__}.{type(self).__name__}", "params": self._run_params(),
+                "rows": info.rows, "weights": [list(map(int, w.shape)) for w in keras_model.weights]}
 
     def _num_proc(self, dataset):
         return (self.getNumProc() if self.isDefined(self.numProc)
@@ -116,7 +142,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                 ("epochs", self.getEpochs(), self.getEpochs() >= 1, "at least 1"),
                 ("validationSplit", self.getValidationSplit(), 0 <= self.getValidationSplit() < 1, "in [0, 1)"),
                 ("earlyStoppingPatience", self.getEarlyStoppingPatience(), self.getEarlyStoppingPatience() >= 0,
-                 "0 (off) or more")]
+                 "0 (off) or more"),
+                ("maxRetries", self.getMaxRetries(), self.getMaxRetries() >= 0, "0 (no relaunch) or more")]
 
     def _check_validation_rows(self, info, num_proc):
         expected = int(info.rows * self.getValidationSplit())

@@ -119,7 +119,8 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
                  featuresCols=None, labelCol="label", labelCols=None, predictionCol="prediction", frozenLayers=None,
                  trainableLayers=None,
                  optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
-                 earlyStoppingPatience=0, seed=None, storePath=None, verbose=1):
+                 earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)

@@ -54,7 +54,8 @@ class MLPClassifier(HorovodClassifier, _MLPClassifierParams):
                  probabilityCol="probability", rawPredictionCol="rawPrediction", hiddenLayers=None,
                  activation="relu", dropout=0.0, l1=0.0, l2=0.0, batchNorm=False, optimizer="adam",
                  learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
-                 earlyStoppingPatience=0, seed=None, storePath=None, verbose=1):
+                 earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)
@@ -101,7 +102,8 @@ class MLPRegressor(HorovodEstimator, _MLPRegressorParams):
     def __init__(self, *, featuresCol="features", featuresCols=None, labelCol="label", labelCols=None,
                  predictionCol="prediction", hiddenLayers=None, activation="relu", dropout=0.0, l1=0.0, l2=0.0,
                  batchNorm=False, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
-                 validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1):
+                 validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)

@@ -115,7 +115,8 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
                  probabilityCol="probability", rawPredictionCol="rawPrediction", units=None, cell="lstm",
                  bidirectional=False, dropout=0.0, recurrentDropout=0.0, maxLength=None, truncateFrom="start",
                  labelPerStep=False, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
-                 validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1):
+                 validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)
@@ -187,7 +188,8 @@ class LSTMRegressor(_RecurrentEstimator, _LSTMRegressorParams):
                  horizon=1, units=None, cell="lstm", bidirectional=False, dropout=0.0, recurrentDropout=0.0,
                  maxLength=None, truncateFrom="start", labelPerStep=False, optimizer="adam", learningRate=0.001,
                  batchSize=32, epochs=10, numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None,
-                 storePath=None, verbose=1):
+                 storePath=None, verbose=1,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)

@@ -42,14 +42,13 @@ def check_executors(spark, num_proc, store_url=None):
 
     from . import executor_probe
     probe = executor_probe.probe  # the function, not the module: a module would be pickled by name
+    # Left registered: fits in parallel threads (model search) would otherwise unregister it under each other.
     cloudpickle.register_pickle_by_value(executor_probe)
     try:
         rows = (spark.sparkContext.parallelize(range(num_proc), num_proc)
                 .mapPartitions(lambda _: [probe(REQUIRED_MODULES, store_url)]).collect())
     except Exception as e:  # the executors' Python could not even start the probe
         raise ClusterError(f"the executors could not run a Python task: {spark_failure(e)}. {SHIP_ENVIRONMENT}") from e
-    finally:
-        cloudpickle.unregister_pickle_by_value(executor_probe)
     executors = [ExecutorInfo(**row) for row in rows]
     for info in executors:
         if info.missing:

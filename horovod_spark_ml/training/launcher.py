@@ -6,7 +6,10 @@ When a rank fails it raises :class:`TrainingError` naming the rank and its
 host: with the rank's own traceback when Python raised, or with its exit code
 or signal and the last lines of its stderr when the process died (killed,
 out of memory, a native abort). Horovod stops the other ranks when one exits,
-so a failure never leaves ``fit`` hanging.
+so a failure never leaves ``fit`` hanging. A failure that a relaunch may get
+past (a rank killed, as the out-of-memory killer does; an executor or its
+host lost) is marked so (:attr:`TrainingError.lost`); one that would happen
+again (a Python error in a rank) is not.
 
 Example::
 
@@ -29,7 +32,10 @@ from .progress import EPOCH_MARKER, format_epoch
 from ..quiet_tensorflow import NOISE
 from .worker import ERROR_MARKER, RANK_MARKER, train
 
-_SHUTDOWN = "Horovod has been shut down"
+_PEER_LOST = re.compile(r"Horovod has been shut down|Connection closed by peer|Connection reset by peer")
+# A process killed by one of these was ended from outside (or by the out-of-memory killer); a relaunch may
+# succeed. A native crash (SIGSEGV, SIGABRT) or an exit code would most likely happen again.
+_KILLING_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
 _FIRST_EXIT = re.compile(r"Process name: (\d+)\s+Exit code: (-?\d+)")
 _TAIL_LINES = 15
@@ -37,17 +43,20 @@ _TAIL_LINES = 15
 _RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
-def run_training(job, num_proc, verbose=1, out=None):
-    """Train ``job`` on ``num_proc`` ranks; return rank 0's result (trained model bytes and history)."""
+def run_training(job, num_proc, verbose=1, out=None, on_epoch=None):
+    """Train ``job`` on ``num_proc`` ranks; return rank 0's result (trained model bytes and history).
+
+    ``on_epoch`` is called with each epoch's record (``{"epoch": 3, "loss": ...}``) as rank 0 reports it.
+    """
     import horovod.spark
-    output = RankOutput(verbose, out or sys.stdout)
+    output = RankOutput(verbose, out or sys.stdout, on_epoch)
     try:
         with patched_horovod_spark():
             results = horovod.spark.run(train, args=(job,), num_proc=num_proc, env=dict(_RANK_ENV),
                                         stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0,
                                         executable=EXECUTOR_PYTHON)
     except Exception as e:
-        raise TrainingError(output.failure_message(e, spark_job_error())) from e
+        raise TrainingError(*output.failure(e, spark_job_error())) from e
     finally:
         output.flush()
     return results[0]
@@ -56,9 +65,10 @@ def run_training(job, num_proc, verbose=1, out=None):
 class RankOutput:
     """A text stream for Horovod's forwarded rank output: shows progress, keeps what explains a failure."""
 
-    def __init__(self, verbose, out):
+    def __init__(self, verbose, out, on_epoch=None):
         self.verbose = verbose
         self.out = out
+        self.on_epoch = on_epoch
         self.failures = {}  # rank -> the traceback its Python reported
         self.ranks = {}  # rank -> where it runs, as the rank reported it
         self.stderr = collections.defaultdict(lambda: collections.deque(maxlen=_TAIL_LINES))
@@ -91,8 +101,11 @@ class RankOutput:
             if self.verbose >= 1:
                 self.out.write(f"rank {where['rank']} of {where['size']}: {_where(where)}\n")
         elif text.startswith(EPOCH_MARKER):
+            record = json.loads(text[len(EPOCH_MARKER):])
             if self.verbose >= 1:
-                self.out.write(format_epoch(json.loads(text[len(EPOCH_MARKER):])) + "\n")
+                self.out.write(format_epoch(record) + "\n")
+            if self.on_epoch:
+                self.on_epoch(record)
         else:
             if stream == "stderr" and not NOISE.search(text):
                 self.stderr[rank].append(text)
@@ -103,6 +116,11 @@ class RankOutput:
 
     def failure_message(self, error, spark_error=None):
         """What the user reads when the run failed: which rank, where, and why."""
+        return self.failure(error, spark_error)[0]
+
+    def failure(self, error, spark_error=None):
+        """``(message, lost)``: what the user reads when the run failed (which rank, where, why), and for a
+        failure that a relaunch may get past, what was lost in one line (else ``None``)."""
         # Horovod names the rank that ended first. That is the cause, unless it only reported
         # Horovod's shutdown while another rank's Python raised the error that caused it (both end
         # within milliseconds, in either order).
@@ -111,19 +129,28 @@ class RankOutput:
         if first_exit:
             rank, code = int(first_exit.group(1)), int(first_exit.group(2))
             if rank in self.failures and (rank in causes or not causes):
-                return self._raised(rank)
+                return self._raised(rank), None if causes else self._lost_peer(rank)
             if rank not in self.failures and not causes:
-                return self._died(rank, code)
+                return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
+                                                if _killed(code) else None)
         if self.failures:
-            return self._raised((causes or list(self.failures))[0])
+            return self._raised((causes or list(self.failures))[0]), None if causes else self._lost_peer(None)
         if spark_error is not None:
-            return f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(spark_error)}"
-        return f"Horovod training failed: {error}"
+            why = spark_failure(spark_error)
+            return f"Horovod training failed: the Spark job of its tasks failed: {why}", \
+                f"the Spark job of the ranks failed: {why.splitlines()[0] if why else spark_error}"
+        return f"Horovod training failed: {error}", None
+
+    def _lost_peer(self, rank):
+        # Every rank that reported only lost its peers: the one that ended them did not get to say why
+        # (its process or executor was killed).
+        return (f"rank {rank}{self._on(rank)} lost its peers" if rank is not None else "the ranks lost a peer") + \
+            " (a rank's process or executor ended without an error)"
 
     def _causes(self):
-        # When one rank dies, Horovod shuts down and the others fail with
-        # "Horovod has been shut down": a cause is a failure that is not that.
-        return [r for r, text in self.failures.items() if _SHUTDOWN not in text]
+        # When one rank dies, Horovod shuts down and the others fail with "Horovod has been shut down"
+        # (or gloo's word for a peer that went away): a cause is a failure that is not that.
+        return [r for r, text in self.failures.items() if not _PEER_LOST.search(text)]
 
     def _raised(self, rank):
         return f"Horovod rank {rank}{self._on(rank)} failed during training:\n{self.failures[rank].rstrip()}"
@@ -152,9 +179,17 @@ def spark_failure(error):
     return "\n".join(dict.fromkeys(why[-3:] or lines[:1]))
 
 
+def _signal_of(code):
+    return -code if code < 0 else code - 128 if 128 < code < 160 else None
+
+
+def _killed(code):
+    return _signal_of(code) in _KILLING_SIGNALS
+
+
 def describe_exit(code):
     """An exit status as a person reads it: the signal that killed the process, or its exit code."""
-    number = -code if code < 0 else code - 128 if 128 < code < 160 else None
+    number = _signal_of(code)
     if number is None:
         return f"exited with code {code}"
     try:

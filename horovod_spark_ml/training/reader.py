@@ -46,7 +46,7 @@ def read_ahead(urls, *, rank, size, inputs, targets, images=None):
 
 @contextmanager
 def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed, images=None,
-                 corrupt_counter=None, ahead=None):
+                 corrupt_counter=None, ahead=None, first_batch=0):
     """Yield an endless dataset of ``(inputs, targets)`` batches (inputs only without targets).
 
     ``inputs`` and ``targets`` are lists of :class:`.layout.Field`. Rows come
@@ -56,14 +56,18 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     :class:`.image_decoding.ImageSpec`) decodes image rows instead, with
     augmentation when shuffling (training); undecodable images are counted in
     ``corrupt_counter`` (a ``tf.Variable``). ``ahead`` is :func:`read_ahead`'s
-    future for the same shard, if it was started.
+    future for the same shard, if it was started. ``first_batch`` resumes the
+    sequence of batches where a run that had served that many stopped: exactly,
+    for a shard held in memory; a streamed shard instead starts a new order,
+    seeded by it.
     """
     columns = _columns(inputs, targets, images)
     fits = _fits(urls, size)
     if _held_in_memory(images, fits):
         values = ahead.result() if ahead else _read_shard(urls, rank, size, columns)
-        yield _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed)
+        yield _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch)
         return
+    seed += first_batch
     import tensorflow as tf
     from petastorm import make_batch_reader
     from petastorm.tf_utils import make_petastorm_dataset
@@ -148,11 +152,12 @@ def _aligned(length, dtype):
     return buffer[start:start + size].view(dtype)
 
 
-def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed):
+def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch=0):
     """An endless dataset of batches gathered from in-memory ``values``, a new (seeded) row order every pass.
 
     A pass leaves out its last, partial batch; a shard smaller than a batch is
-    repeated within the pass until it fills one.
+    repeated within the pass until it fills one. Batch ``first_batch`` of that
+    sequence comes first: the passes' orders depend only on their number.
     """
     import tensorflow as tf
     from ..data.layout import assemble
@@ -172,7 +177,7 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed):
         x = assemble(inputs, batch, tf.reshape)
         return (x, assemble(targets, batch, tf.reshape)) if targets else x
 
-    indices = tf.data.Dataset.counter().map(order).unbatch()
+    indices = tf.data.Dataset.counter(first_batch // batches).map(order).unbatch().skip(first_batch % batches)
     data = tf.data.Dataset.from_tensors({column: _shared_tensor(value) for column, value in values.items()}).repeat()
     return tf.data.Dataset.zip(indices, data).map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
         tf.data.AUTOTUNE)

@@ -49,6 +49,9 @@ class TrainingJob:
     custom_modules: list = ()
     loss_weights: object = None  # a dict by output name, for multi-output models
     input_spec: object = None  # an image_decoding.ImageSpec for image columns; None for numeric features
+    run_url: str = None  # the run's folder, where rank 0 writes a checkpoint after every epoch
+    resume: object = None  # the checkpoints.Checkpoint to start from, or None for a fresh start
+    log_dir: str = ""  # where rank 0 writes TensorBoard event files ("" for none)
 
 
 def train(job):
@@ -121,35 +124,48 @@ def _train(job, ahead, spark_gpus):
                                 distributed_optimizer)
     from ..data.image_decoding import UNDECODABLE, undecodable_message
     from ..keras_bytes import model_from_bytes, model_to_bytes
+    from .checkpoints import Checkpointer, ResumableEarlyStopping, restore
     from .progress import ProgressPrinter
 
     rank, size = hvd.rank(), hvd.size()
-    keras.utils.set_random_seed(job.seed + rank)  # dropout and shuffling differ per rank
+    resume = job.resume
+    done = resume.epoch if resume else 0
+    keras.utils.set_random_seed(job.seed + rank + 7919 * done)  # dropout differs per rank (and per resumption)
     model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     model.compile(optimizer=distributed_optimizer(_optimizer(job.optimizer, job.learning_rate)),
                   loss=_deserialize(job.loss), loss_weights=job.loss_weights,
                   metrics=_deserialize(job.metrics) or None,  # [] would still expect a target per output
                   jit_compile=False)
+    if resume:
+        restore(model, resume, job.custom_modules)  # every rank reads the same checkpoint
     broadcast_weights(model)
     if rank == 0:
         print(f"training on {size} ranks, rank 0 on {device}", flush=True)
 
     corrupt = tf.Variable(0, dtype=tf.int64, trainable=False)
+    steps = max(1, math.ceil(job.train_rows / (job.batch_size * size)))
     read = dict(rank=rank, size=size, batch_size=job.batch_size, inputs=job.inputs, targets=job.targets,
                 seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt)
-    steps = max(1, math.ceil(job.train_rows / (job.batch_size * size)))
     callbacks = [MetricAverager()]
     if job.input_spec is not None and job.input_spec.kind == "encoded":
         callbacks.insert(0, CountReporter(corrupt, "corrupt_images"))
+    stopping = None
     if job.early_stopping_patience > 0:
-        callbacks.append(keras.callbacks.EarlyStopping(
-            monitor="val_loss" if job.val_urls else "loss", patience=job.early_stopping_patience,
-            restore_best_weights=True))
-    progress = ProgressPrinter(job.epochs)
+        stopping = ResumableEarlyStopping(resume, monitor="val_loss" if job.val_urls else "loss",
+                                          patience=job.early_stopping_patience, restore_best_weights=True)
+        callbacks.append(stopping)
+    # The plain model (without the averaging optimizer, whose class exists only in this process) is what
+    # checkpoints and the result hold.
+    plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
+    checkpointer = Checkpointer(job.run_url, plain, stopping, resume, writes=rank == 0 and bool(job.run_url))
+    callbacks.append(checkpointer)
     if rank == 0:
-        callbacks.append(progress)
+        if job.log_dir:
+            callbacks.append(keras.callbacks.TensorBoard(job.log_dir, write_graph=False, profile_batch=0))
+        callbacks.append(ProgressPrinter(job.epochs))
+    first_epoch = job.epochs if resume and resume.state.get("stopped") else done
     try:
-        history = _fit(model, job, read, ahead, steps, callbacks)
+        _fit(model, job, read, ahead, steps, callbacks, first_epoch)
     except tf.errors.InvalidArgumentError as e:
         if job.input_spec is None or UNDECODABLE not in str(e):
             raise
@@ -157,17 +173,18 @@ def _train(job, ahead, spark_gpus):
     average_non_trainable(model)
     if rank != 0:
         return None
-    # Saved without the averaging optimizer, whose class exists only in this process.
-    trained = model_from_bytes(job.model_bytes, modules=job.custom_modules)
-    trained.set_weights(model.get_weights())
-    return {"model": model_to_bytes(trained), "epoch_seconds": progress.seconds,
-            "history": {k: [float(v) for v in vs] for k, vs in history.history.items()}}
+    plain.set_weights(model.get_weights())
+    return {"model": model_to_bytes(plain), "epoch_seconds": checkpointer.epoch_seconds,
+            "history": checkpointer.history}
 
 
-def _fit(model, job, read, ahead, steps, callbacks):
+def _fit(model, job, read, ahead, steps, callbacks, first_epoch):
+    """Train epochs ``first_epoch + 1 .. job.epochs``; the data continues from the batch the first one starts at."""
     from .reader import open_dataset
-    with open_dataset(job.train_urls, shuffle=True, ahead=ahead[0], **read) as train_data:
-        fit = dict(epochs=job.epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0)
+    with open_dataset(job.train_urls, shuffle=True, ahead=ahead[0], first_batch=first_epoch * steps,
+                      **read) as train_data:
+        fit = dict(epochs=job.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                   verbose=0)
         if not job.val_urls:
             return model.fit(train_data, **fit)
         with open_dataset(job.val_urls, shuffle=False, ahead=ahead[1], **read) as val_data:

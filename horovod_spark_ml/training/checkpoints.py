@@ -1,0 +1,200 @@
+"""Per-epoch checkpoints of a run: written by rank 0 after every epoch, read back to resume.
+
+A run's folder, ``<storePath>/runs/<runId>``, holds at most two checkpoint
+folders at a time, ``epoch-0003/`` and the one being written::
+
+    epoch-0003/model.keras      the model's weights (Keras' format, loadable by hand)
+    epoch-0003/optimizer.npz    the optimizer's variables (step count, moments), plain arrays
+    epoch-0003/best.npz         the best weights so far, when early stopping restores them
+    epoch-0003/state.json       epochs done, history, epoch seconds, early stopping's counters
+
+``state.json`` is written last, under a temporary name and then moved into
+place, so a checkpoint is complete exactly when it has one: a rank killed
+while writing leaves a folder that :func:`latest_checkpoint` ignores. Every
+rank reads the checkpoint it resumes from (the store is shared), so all start
+from the same weights, optimizer state and counters. Arrays are stored with
+``numpy.savez`` and read with ``allow_pickle=False``: nothing is unpickled.
+
+Example (the driver)::
+
+    >>> latest_checkpoint("file:///tmp/horovod_spark_ml/runs/20261203-0142-1a2b3c4d")
+    Checkpoint(url='file:///tmp/.../epoch-0003', epoch=3, state={'epoch': 3, 'history': {...}, ...})
+"""
+import io
+import json
+import uuid
+from dataclasses import dataclass
+
+import keras
+
+from ..data.store import open_filesystem
+
+STATE = "state.json"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A complete checkpoint: where it is, how many epochs it holds, and its ``state.json``."""
+    url: str
+    epoch: int
+    state: dict
+
+
+def checkpoint_folder(run_url, epoch):
+    return f"{run_url}/epoch-{epoch:04d}"
+
+
+def latest_checkpoint(run_url):
+    """The run's newest complete :class:`Checkpoint`, or ``None`` when it has none yet."""
+    import pyarrow.fs
+    fs, path = open_filesystem(run_url)
+    found = fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True))
+    for epoch in sorted({_epoch_of(info.base_name) for info in found} - {None}, reverse=True):
+        url = checkpoint_folder(run_url, epoch)
+        state = read_json(f"{url}/{STATE}")
+        if state is not None:
+            return Checkpoint(url, epoch, state)
+    return None
+
+
+def _epoch_of(name):
+    prefix, _, number = name.partition("-")
+    return int(number) if prefix == "epoch" and number.isdigit() else None
+
+
+def read_json(url):
+    """The JSON document at ``url``, or ``None`` if there is none."""
+    fs, path = open_filesystem(url)
+    try:
+        with fs.open_input_stream(path) as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        return None
+
+
+def write_json(url, document):
+    """Write ``document`` at ``url`` all at once: under a temporary name first, then moved into place."""
+    fs, path = _for_writing(url)
+    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+    with fs.open_output_stream(temporary) as f:
+        f.write(json.dumps(document, indent=1).encode())
+    fs.move(temporary, path)
+
+
+def write_bytes(url, data):
+    fs, path = _for_writing(url)
+    with fs.open_output_stream(path) as f:
+        f.write(data)
+
+
+def _for_writing(url):
+    """``(file system, path)`` for a file about to be written, its folder created if missing."""
+    fs, path = open_filesystem(url)
+    fs.create_dir(path.rpartition("/")[0], recursive=True)
+    return fs, path
+
+
+def read_bytes(url):
+    fs, path = open_filesystem(url)
+    with fs.open_input_stream(path) as f:
+        return f.read()
+
+
+def delete_folder(url):
+    fs, path = open_filesystem(url)
+    fs.delete_dir(path)
+
+
+def arrays_to_bytes(arrays):
+    import numpy as np
+    buffer = io.BytesIO()
+    np.savez(buffer, *arrays)
+    return buffer.getvalue()
+
+
+def arrays_from_bytes(data):
+    import numpy as np
+    with np.load(io.BytesIO(data), allow_pickle=False) as loaded:
+        return [loaded[f"arr_{i}"] for i in range(len(loaded.files))]
+
+
+class Checkpointer(keras.callbacks.Callback):
+    """After every epoch (rank 0), write the model, optimizer state and counters as the run's newest checkpoint.
+
+    Keeps the whole history (from the checkpoint it resumed from, if any) and
+    each epoch's seconds, so a resumed run returns one entry per epoch. Put it
+    after the metric averaging and early stopping, and before anything that
+    reports the epoch: an epoch reported is then an epoch checkpointed.
+    """
+
+    def __init__(self, run_url, plain_model, early_stopping=None, resumed=None, writes=True):
+        super().__init__()
+        self.run_url, self.plain_model, self.early_stopping, self.writes = run_url, plain_model, early_stopping, writes
+        state = resumed.state if resumed else {}
+        self.history = {k: list(v) for k, v in state.get("history", {}).items()}
+        self.epoch_seconds = list(state.get("epoch_seconds", []))
+        self.previous = resumed.url if resumed else None
+        self.started = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+        self.epoch_seconds.append(time.time() - self.started)
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        if self.writes:
+            self._write(epoch + 1)
+
+    def _write(self, epochs_done):
+        from ..keras_bytes import model_to_bytes
+        url = checkpoint_folder(self.run_url, epochs_done)
+        self.plain_model.set_weights(self.model.get_weights())
+        write_bytes(f"{url}/model.keras", model_to_bytes(self.plain_model))
+        write_bytes(f"{url}/optimizer.npz", arrays_to_bytes([v.numpy() for v in self.model.optimizer.variables]))
+        stopping = self.early_stopping
+        if stopping is not None and stopping.best_weights is not None:
+            write_bytes(f"{url}/best.npz", arrays_to_bytes(stopping.best_weights))
+        write_json(f"{url}/{STATE}", {
+            "epoch": epochs_done, "history": self.history, "epoch_seconds": self.epoch_seconds,
+            "stopped": bool(self.model.stop_training),
+            "early_stopping": None if stopping is None else {
+                "wait": stopping.wait, "best": None if stopping.best is None else float(stopping.best),
+                "best_epoch": stopping.best_epoch, "has_best_weights": stopping.best_weights is not None}})
+        if self.previous:
+            delete_folder(self.previous)
+        self.previous = url
+
+
+def restore(model, checkpoint, modules=()):
+    """Load a checkpoint's weights and optimizer state into a compiled ``model``."""
+    from ..keras_bytes import model_from_bytes
+    saved = model_from_bytes(read_bytes(f"{checkpoint.url}/model.keras"), modules=modules)
+    model.set_weights(saved.get_weights())
+    model.optimizer.build(model.trainable_variables)
+    values = arrays_from_bytes(read_bytes(f"{checkpoint.url}/optimizer.npz"))
+    variables = model.optimizer.variables
+    if len(values) != len(variables):
+        raise ValueError(f"the checkpoint {checkpoint.url} holds {len(values)} optimizer variables, the optimizer "
+                         f"has {len(variables)}: it was written by a different optimizer")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' EarlyStopping that starts from a checkpoint's counters (and best weights) instead of from zero."""
+
+    def __init__(self, checkpoint=None, **kwargs):
+        super().__init__(**kwargs)
+        self.checkpoint = checkpoint
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        saved = self.checkpoint.state.get("early_stopping") if self.checkpoint else None
+        if not saved:
+            return
+        self.wait, self.best, self.best_epoch = saved["wait"], saved["best"], saved["best_epoch"]
+        if saved["has_best_weights"]:
+            self.best_weights = arrays_from_bytes(read_bytes(f"{self.checkpoint.url}/best.npz"))

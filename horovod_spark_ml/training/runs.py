@@ -1,0 +1,132 @@
+"""A fit's run: its id and folder, a fresh start or a resumption, relaunches after a lost rank, the result.
+
+Every fit is a run with a ``runId`` (the param, or a new one) and a folder,
+``<storePath>/runs/<runId>``: ``run.json`` (the estimator, its params and the
+row count it started with), the newest checkpoint (:mod:`.checkpoints`) and,
+once finished, ``model.keras`` and ``result.json``. Generated ids are unique
+(time and a random part), so concurrent fits into one storePath never share a
+folder.
+
+- **Relaunch.** When the ranks are lost (a rank killed, an executor or its
+  host gone), :func:`train_run` launches them again from the newest
+  checkpoint, up to ``maxRetries`` times, saying in one line what was lost and
+  from which epoch it resumes. Errors that would happen again (a layer that
+  raises, bad data) are raised at once.
+- **Resume by hand.** A fit given the ``runId`` of a run that did not finish
+  (its driver died) resumes from its newest checkpoint; one given a finished
+  run's id returns that run's model, or trains on to a larger ``epochs``. The
+  params must be the ones the run started with, except those in
+  ``_MAY_DIFFER``.
+
+Example::
+
+    >>> run = open_run(store, None, {"estimator": "MLPClassifier", "params": {...}, "rows": 1797})
+    >>> result = train_run(run, job, num_proc=2, max_retries=2, verbose=1)
+    rank 1 (on host w2 (10.0.0.12), pid 812, ...) was killed by SIGKILL (...); resuming from epoch 3 of 6 (retry 1 of 2)
+"""
+import re
+import sys
+import time
+import uuid
+from dataclasses import dataclass, replace
+
+from ..errors import InputError, TrainingError
+from .checkpoints import latest_checkpoint, read_bytes, read_json, write_bytes, write_json
+from .launcher import run_training
+
+RUNS = "runs"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# Params that a resumed run may change: they do not change what the checkpoints hold.
+_MAY_DIFFER = {"runId", "verbose", "maxRetries", "numProc", "epochs", "logDir", "mlflowLogging", "storePath"}
+
+
+def new_run_id():
+    """A run id that sorts by start time and is unique: ``20261203-014512-1a2b3c4d``."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:8]
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run's id and folder (as the driver and the ranks read it), and what it started with."""
+    run_id: str
+    url: str
+    description: dict
+
+    def result(self):
+        """The finished run's ``(model bytes, result dict)``, or ``None`` while it is not finished."""
+        result = read_json(f"{self.url}/result.json")
+        return None if result is None else (read_bytes(f"{self.url}/model.keras"), result)
+
+    def finish(self, result):
+        write_bytes(f"{self.url}/model.keras", result["model"])
+        write_json(f"{self.url}/result.json", {k: v for k, v in result.items() if k != "model"})
+
+
+def open_run(store, run_id, description):
+    """The :class:`Run` for ``run_id`` (a new one when ``None``), created or checked against ``description``.
+
+    ``description`` is plain JSON: ``{"estimator": ..., "params": {...}, "rows": ...}``.
+    """
+    if run_id is None:
+        run_id = new_run_id()
+    elif not _ID.match(run_id):
+        raise InputError(f"runId '{run_id}' is invalid: use letters, digits, '.', '_' and '-' (at most 128, "
+                         "starting with a letter or digit); it names a folder under storePath")
+    run = Run(run_id, f"{store.read_url}/{RUNS}/{run_id}", description)
+    started = read_json(f"{run.url}/run.json")
+    if started is None:
+        write_json(f"{run.url}/run.json", description)
+    else:
+        _check_same(run_id, started, description)
+    return run
+
+
+def _check_same(run_id, started, now):
+    differences = []
+    if started.get("estimator") != now["estimator"]:
+        differences.append(f"the estimator: {started.get('estimator')} then, {now['estimator']} now")
+    for key in ("rows", "weights"):
+        if started.get(key) != now.get(key):
+            differences.append(f"{key}: {started.get(key)} then, {now.get(key)} now")
+    then_params, now_params = started.get("params", {}), now["params"]
+    for name in sorted(set(then_params) | set(now_params)):
+        if name not in _MAY_DIFFER and then_params.get(name) != now_params.get(name):
+            differences.append(f"{name}: {then_params.get(name)!r} then, {now_params.get(name)!r} now")
+    if differences:
+        raise InputError(f"runId '{run_id}' names a run that started with other settings, so it cannot be "
+                         f"resumed with these ({'; '.join(differences)}); unset runId (or pick a new one) to start "
+                         "a new run")
+
+
+def train_run(run, job, *, num_proc, max_retries, verbose=1, on_epoch=None, out=None):
+    """Train ``job`` as ``run``: from its newest checkpoint, relaunching after lost ranks; return the result."""
+    out = out or sys.stdout
+    job = replace(job, run_url=run.url)
+    finished = run.result()
+    checkpoint = latest_checkpoint(run.url)
+    if finished is not None and (checkpoint is None or checkpoint.state.get("stopped")
+                                 or checkpoint.epoch >= job.epochs):
+        _say(out, verbose, f"run {run.run_id} finished before: its model is returned without training (delete "
+                           f"{run.url} to train it anew)")
+        return {"model": finished[0], **finished[1]}
+    if checkpoint is not None:
+        _say(out, verbose, f"run {run.run_id}: resuming from its checkpoint after epoch {checkpoint.epoch} of "
+                           f"{job.epochs}")
+    for attempt in range(max_retries + 1):
+        try:
+            result = run_training(replace(job, resume=checkpoint), num_proc, verbose, out=out, on_epoch=on_epoch)
+            break
+        except TrainingError as e:
+            if e.lost is None or attempt == max_retries:
+                raise
+            checkpoint = latest_checkpoint(run.url)
+            start = f"epoch {checkpoint.epoch} of {job.epochs}" if checkpoint else "the start (no epoch had ended)"
+            _say(out, verbose, f"{e.lost}; resuming from {start} (retry {attempt + 1} of {max_retries})")
+    run.finish(result)
+    return result
+
+
+def _say(out, verbose, line):
+    if verbose >= 1:
+        out.write(line + "\n")
+        out.flush()

@@ -1,0 +1,115 @@
+"""Recovery: per-epoch checkpoints, relaunch after a lost rank, resume by hand, runs that never mix."""
+import contextlib
+import io
+import os
+import threading
+
+import keras
+import numpy as np
+import pytest
+
+from failing_layer import DieOnRank, FailOnRank
+from horovod_spark_ml import InputError, KerasEstimator, MLPClassifier, TrainingError
+from horovod_spark_ml.training.checkpoints import latest_checkpoint
+from horovod_spark_ml.training.runs import RUNS
+
+EPOCHS = 6
+
+
+def _estimator(store, layer=None, **params):
+    keras.utils.set_random_seed(1)
+    layers = [keras.Input((4,)), *([layer] if layer else []), keras.layers.Dense(8, activation="relu"),
+              keras.layers.Dense(3)]
+    settings = dict(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"],
+                    epochs=EPOCHS, batchSize=16, numProc=2, storePath=store, seed=3, learningRate=0.01)
+    return KerasEstimator(model=keras.Sequential(layers), **{**settings, **params})
+
+
+def _fit_printing(estimator, data, **params):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        model = estimator.fit(data, params) if params else estimator.fit(data)
+    return model, out.getvalue()
+
+
+def _steps(rows=300, batch=16, ranks=2):
+    return -(-rows // (batch * ranks))
+
+
+@pytest.fixture(scope="module")
+def undisturbed(blobs, store):
+    return _estimator(store).fit(blobs)
+
+
+def test_a_killed_rank_is_relaunched_from_the_last_checkpoint_and_trains_exactly_the_epochs(
+        blobs, store, tmp_path, undisturbed):
+    # Rank 1 kills itself (SIGKILL) during epoch 4, once: epochs 1-3 are checkpointed.
+    dying = DieOnRank(1, "kill", step=3 * _steps() + 2, once=str(tmp_path / "died"))
+    model, out = _fit_printing(_estimator(store, dying), blobs)
+    assert "rank 1 (on host " in out and "SIGKILL (killed: by the out-of-memory killer, or by someone)" in out
+    assert "resuming from epoch 3 of 6 (retry 1 of 2)" in out
+    assert [len(v) for v in model.history.values()] == [EPOCHS] * len(model.history)
+    assert len(model.epochSeconds) == EPOCHS
+    # Weights, optimizer state and the data order all continue: the same numbers as an undisturbed fit.
+    np.testing.assert_allclose(model.history["loss"], undisturbed.history["loss"], rtol=1e-4)
+    np.testing.assert_allclose(model.history["accuracy"], undisturbed.history["accuracy"], atol=0.02)
+
+
+def test_a_python_error_in_a_rank_is_not_retried(blobs, store):
+    with pytest.raises(TrainingError, match="FailOnRank: deliberate failure in rank 1") as error:
+        _fit_printing(_estimator(store, FailOnRank(1), maxRetries=2), blobs)
+    assert error.value.lost is None
+
+
+def test_a_run_that_did_not_finish_resumes_by_its_run_id(blobs, store, tmp_path, undisturbed):
+    dying = DieOnRank(1, "kill", step=2 * _steps() + 1, once=str(tmp_path / "died"))
+    estimator = _estimator(store, dying, runId="by-hand", maxRetries=0)
+    with pytest.raises(TrainingError, match="SIGKILL"):
+        _fit_printing(estimator, blobs)
+    checkpoint = latest_checkpoint(f"file://{store}/{RUNS}/by-hand")
+    assert checkpoint.epoch == 2 and len(checkpoint.state["history"]["loss"]) == 2
+
+    model, out = _fit_printing(estimator, blobs)  # the "died" file exists: this time it trains on
+    assert "run by-hand: resuming from its checkpoint after epoch 2 of 6" in out
+    assert len(model.history["loss"]) == EPOCHS and model.getRunId() == "by-hand"
+    np.testing.assert_allclose(model.history["loss"], undisturbed.history["loss"], rtol=1e-4)
+    assert sorted(os.listdir(f"{store}/{RUNS}/by-hand")) == ["epoch-0006", "model.keras", "result.json",
+                                                              "run.json"]
+
+    again, out = _fit_printing(estimator, blobs)
+    assert "run by-hand finished before: its model is returned without training" in out
+    assert again.history == model.history
+
+    with pytest.raises(InputError, match=r"runId 'by-hand' names a run that started with other settings.*"
+                                         r"batchSize: 16 then, 32 now"):
+        estimator.fit(blobs, {estimator.batchSize: 32})
+
+
+def test_concurrent_fits_into_one_store_never_share_a_run_folder(blobs, store):
+    models, errors = [], []
+
+    def fit(epochs):
+        try:
+            models.append(MLPClassifier(hiddenLayers=[8], epochs=epochs, numProc=1, storePath=store,
+                                        verbose=0).fit(blobs))
+        except Exception as e:  # noqa: BLE001 -- reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=fit, args=(epochs,)) for epochs in (2, 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len({m.getRunId() for m in models}) == 2
+    for model in models:
+        checkpoint = latest_checkpoint(f"file://{store}/{RUNS}/{model.getRunId()}")
+        assert checkpoint.epoch == model.getEpochs() == len(model.history["loss"])
+        assert checkpoint.state["history"] == model.history
+
+
+def test_a_bad_run_id_or_retry_count_is_refused_before_staging(blobs, store):
+    with pytest.raises(InputError, match="runId '../x' is invalid"):
+        MLPClassifier(runId="../x", storePath=store).fit(blobs)
+    with pytest.raises(InputError, match="maxRetries=-1 is invalid"):
+        MLPClassifier(maxRetries=-1, storePath=store).fit(blobs)
