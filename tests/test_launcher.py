@@ -100,3 +100,26 @@ def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
     error = RuntimeError("The first process to do so was:\nProcess name: 0\nExit code: 1\n")
     assert output.failure_message(error) == ("Horovod rank 1 failed during training:\n"
                                              "ValueError: an image could not be decoded")
+
+
+def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reason():
+    import io
+    from horovod_spark_ml.training.launcher import RankOutput
+    from horovod_spark_ml.training.worker import ERROR_MARKER, RANK_MARKER
+    output = RankOutput(0, io.StringIO())
+    for rank in (0, 1):
+        output.write(f'[{rank}]<stdout>:{RANK_MARKER}{{"rank": {rank}, "size": 2, "host": "w{rank} (10.0.0.1{rank})", '
+                     f'"pid": 7, "python": "/env/python"}}\n')
+    output.write(f'[0]<stderr>:{ERROR_MARKER}{{"rank": 0, "error": "HorovodInternalError: Horovod has been shut '
+                 f'down."}}\n')
+    spark_error = RuntimeError(
+        "An error occurred while calling z:org.apache.spark.api.python.PythonRDD.collectAndServe.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 1 in stage 3.0 failed 1 times, "
+        "most recent failure: Lost task 1.0 in stage 3.0 (TID 7) (10.0.0.11 executor 0): ExecutorLostFailure "
+        "(executor 0 exited caused by one of the running tasks) Reason: Command exited with code 137\n\tat x")
+    message, lost = output.failure(RuntimeError("Horovod detected that one or more processes exited"), spark_error)
+    assert message.startswith(f"Horovod training failed: {lost}; the other ranks then stopped:\n"
+                              "Horovod rank 0 (on host w0 (10.0.0.10)")
+    assert lost == ("rank 1 (on host w1 (10.0.0.11), pid 7, /env/python) ended without a word (Spark: "
+                    "ExecutorLostFailure (executor 0 exited caused by one of the running tasks) Reason: Command "
+                    "exited with code 137, on 10.0.0.11 executor 0)")

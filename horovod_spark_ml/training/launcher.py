@@ -128,24 +128,37 @@ class RankOutput:
         first_exit = _FIRST_EXIT.search(str(error))
         if first_exit:
             rank, code = int(first_exit.group(1)), int(first_exit.group(2))
-            if rank in self.failures and (rank in causes or not causes):
-                return self._raised(rank), None if causes else self._lost_peer(rank)
+            if rank in causes:
+                return self._raised(rank), None
+            if rank in self.failures and not causes:
+                return self._peer_lost(rank, spark_error)
             if rank not in self.failures and not causes:
                 return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
                                                 if _killed(code) else None)
+        if causes:
+            return self._raised(causes[0]), None
         if self.failures:
-            return self._raised((causes or list(self.failures))[0]), None if causes else self._lost_peer(None)
+            return self._peer_lost(list(self.failures)[0], spark_error)
         if spark_error is not None:
-            why = spark_failure(spark_error)
-            return f"Horovod training failed: the Spark job of its tasks failed: {why}", \
-                f"the Spark job of the ranks failed: {why.splitlines()[0] if why else spark_error}"
+            return (f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(spark_error)}",
+                    self._lost(spark_error))
         return f"Horovod training failed: {error}", None
 
-    def _lost_peer(self, rank):
-        # Every rank that reported only lost its peers: the one that ended them did not get to say why
-        # (its process or executor was killed).
-        return (f"rank {rank}{self._on(rank)} lost its peers" if rank is not None else "the ranks lost a peer") + \
-            " (a rank's process or executor ended without an error)"
+    def _peer_lost(self, rank, spark_error):
+        lost = self._lost(spark_error)
+        return f"Horovod training failed: {lost}; the other ranks then stopped:\n{self._raised(rank)}", lost
+
+    def _lost(self, spark_error):
+        """What was lost, in one line, when the ranks that reported only lost their peers (or none reported).
+
+        The ranks that said nothing are the lost ones: their process, or the executor that ran it, ended
+        before they could say why.
+        """
+        silent = [rank for rank in sorted(self.ranks) if rank not in self.failures]
+        lost = (", ".join(f"rank {rank}{self._on(rank)}" for rank in silent) + " ended without a word"
+                if silent else "the ranks lost a peer")
+        why = _lost_task(spark_error) if spark_error is not None else ""
+        return lost + (f" (Spark: {why})" if why else " (its process or its executor was killed or lost)")
 
     def _causes(self):
         # When one rank dies, Horovod shuts down and the others fail with "Horovod has been shut down"
@@ -177,6 +190,16 @@ def spark_failure(error):
     why = [line for line in lines if re.match(r"^(\w+\.)*\w*(Error|Exception|Failure)\b", line)
            and "Py4JJavaError" not in line and "org.apache.spark.SparkException: Job aborted" not in line]
     return "\n".join(dict.fromkeys(why[-3:] or lines[:1]))
+
+
+def _lost_task(spark_error):
+    """Why Spark's task failed, e.g. ``ExecutorLostFailure (executor 0 exited ...) Reason: Command exited with
+    code 137, on 10.0.0.12 executor 0``, else the first line that :func:`spark_failure` picks."""
+    text = str(spark_error)
+    lost = re.search(r"most recent failure: Lost task \S+ in stage \S+ \(TID \d+\) \(([^)]*)\): ([^\n]*)", text)
+    if lost:
+        return f"{lost.group(2).strip()}, on {lost.group(1)}"
+    return (spark_failure(spark_error).splitlines() or [""])[0]
 
 
 def _signal_of(code):

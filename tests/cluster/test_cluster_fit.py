@@ -107,7 +107,7 @@ def test_a_rank_killed_on_another_host_is_named_with_that_host(cluster_spark, cl
     df = cluster_spark.createDataFrame(rows, ["features", "label"])
     net = keras.Sequential([keras.Input((4,)), DieOnRank(1, "kill"), keras.layers.Dense(3)])
     estimator = KerasEstimator(model=net, loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                               epochs=5, batchSize=16, numProc=2, storePath=store, verbose=0)
+                               epochs=5, batchSize=16, numProc=2, storePath=store, verbose=0, maxRetries=0)
     with pytest.raises(TrainingError) as error:
         estimator.fit(df)
     message = str(error.value)
