@@ -23,10 +23,12 @@ setup(
         "numpy>=1.26,<2",
         "pandas>=1.5,<2.3",
         "setuptools<70",
+        "tensorboard",  # logDir; TensorFlow 2.21 no longer pulls it in
     ],
     extras_require={
         "demo": ["scikit-learn>=1.3"],
-        "test": ["pytest>=7", "scikit-learn>=1.3"],
+        "mlflow": ["mlflow-skinny>=2.10"],
+        "test": ["pytest>=7", "scikit-learn>=1.3", "mlflow-skinny>=2.10"],
     },
     entry_points={"console_scripts": ["horovod-spark-ml=horovod_spark_ml.cli:main"]},
     classifiers=[

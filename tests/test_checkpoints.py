@@ -1,0 +1,60 @@
+"""The checkpoint format on its own (no Horovod): complete checkpoints only, and everything a resumption needs."""
+import keras
+import numpy as np
+
+from horovod_spark_ml.training.checkpoints import (Checkpointer, ResumableEarlyStopping, latest_checkpoint,
+                                                   restore)
+
+
+def _model():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(0.05), "mse")
+    return model
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    return x, x.sum(axis=1, keepdims=True)
+
+
+def _checkpointed_fit(run_url, epochs, resumed=None, model=None):
+    model = model or _model()
+    stopping = ResumableEarlyStopping(resumed, monitor="loss", patience=50, restore_best_weights=True)
+    checkpointer = Checkpointer(run_url, _model(), stopping, resumed)
+    x, y = _data()
+    model.fit(x, y, batch_size=16, shuffle=False, epochs=epochs, initial_epoch=resumed.epoch if resumed else 0,
+              callbacks=[stopping, checkpointer], verbose=0)
+    return model, checkpointer, stopping
+
+
+def test_a_resumed_fit_continues_exactly_where_the_checkpoint_left_off(tmp_path):
+    straight, straight_checkpoints, _ = _checkpointed_fit(f"file://{tmp_path}/straight", 6)
+
+    run = f"file://{tmp_path}/resumed"
+    _checkpointed_fit(run, 3)
+    (tmp_path / "resumed" / "epoch-0004").mkdir()  # a checkpoint whose writer died: no state.json
+    checkpoint = latest_checkpoint(run)
+    assert checkpoint.epoch == 3 and len(checkpoint.state["history"]["loss"]) == 3
+    assert checkpoint.state["early_stopping"]["has_best_weights"]
+
+    model = _model()
+    restore(model, checkpoint)
+    assert int(model.optimizer.iterations.numpy()) == 3 * 4  # 64 rows in batches of 16, 3 epochs
+    resumed, checkpoints, stopping = _checkpointed_fit(run, 6, checkpoint, model)
+    assert checkpoints.history["loss"] == straight_checkpoints.history["loss"]
+    for a, b in zip(resumed.get_weights(), straight.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert [p.name for p in (tmp_path / "resumed").iterdir()] == ["epoch-0006"]  # epoch 4 written anew, then replaced
+
+
+def test_early_stopping_resumes_its_counters_and_best_weights(tmp_path):
+    run = f"file://{tmp_path}/run"
+    _, _, before = _checkpointed_fit(run, 2)
+    checkpoint = latest_checkpoint(run)
+    stopping = ResumableEarlyStopping(checkpoint, monitor="loss", patience=50, restore_best_weights=True)
+    stopping.on_train_begin()
+    assert (stopping.wait, stopping.best, stopping.best_epoch) == (before.wait, before.best, before.best_epoch)
+    for a, b in zip(stopping.best_weights, before.best_weights):
+        np.testing.assert_array_equal(a, b)

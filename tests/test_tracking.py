@@ -1,0 +1,79 @@
+"""Tracking a fit: TensorBoard event files (logDir) and MLflow (params, per-epoch metrics, the Spark ML model)."""
+import numpy as np
+import pytest
+
+from horovod_spark_ml import InputError, MLPClassifier
+
+
+def _scalars(folder):
+    """tag -> [(step, value)] of the scalar summaries in a TensorBoard run folder."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator, TENSORS
+    events = EventAccumulator(folder, size_guidance={TENSORS: 0})
+    events.Reload()
+    import tensorflow as tf
+    return {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto))) for e in events.Tensors(tag)]
+            for tag in events.Tags()["tensors"]}
+
+
+def test_log_dir_gets_tensorboard_events_for_each_epoch_train_and_validation(blobs, store, tmp_path):
+    model = MLPClassifier(hiddenLayers=[8], epochs=3, numProc=2, validationSplit=0.2, storePath=store,
+                          logDir=str(tmp_path / "tb"), verbose=0).fit(blobs)
+    train, validation = _scalars(str(tmp_path / "tb" / "train")), _scalars(str(tmp_path / "tb" / "validation"))
+    assert [step for step, _ in train["epoch_loss"]] == [0, 1, 2]
+    np.testing.assert_allclose([v for _, v in train["epoch_loss"]], model.history["loss"], rtol=1e-5)
+    np.testing.assert_allclose([v for _, v in train["epoch_accuracy"]], model.history["accuracy"], rtol=1e-5)
+    np.testing.assert_allclose([v for _, v in validation["epoch_loss"]], model.history["val_loss"], rtol=1e-5)
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 deprecates the file store, still fine here
+    mlflow.set_tracking_uri(f"file://{tmp_path}/mlruns")
+    yield mlflow
+    while mlflow.active_run():
+        mlflow.end_run()
+
+
+def test_a_fit_in_an_active_mlflow_run_logs_params_epoch_metrics_and_a_loadable_model(blobs, store, mlflow_store):
+    import mlflow.spark
+    with mlflow_store.start_run() as run:
+        model = MLPClassifier(hiddenLayers=[8], epochs=3, numProc=2, batchSize=16, storePath=store,
+                              verbose=0).fit(blobs)
+    client = mlflow_store.MlflowClient()
+    logged = client.get_run(run.info.run_id).data
+    assert logged.params["hiddenLayers"] == "[8]" and logged.params["epochs"] == "3"
+    assert logged.params["runId"] == model.getRunId()
+    losses = client.get_metric_history(run.info.run_id, "loss")
+    assert [m.step for m in losses] == [1, 2, 3]
+    np.testing.assert_allclose([m.value for m in losses], model.history["loss"], rtol=1e-6)
+    assert len(client.get_metric_history(run.info.run_id, "epoch_seconds")) == 3
+
+    loaded = mlflow.spark.load_model(f"runs:/{run.info.run_id}/model")
+    ours = model.transform(blobs).select("probability").collect()
+    theirs = loaded.transform(blobs).select("probability").collect()
+    assert theirs == ours
+
+
+def test_mlflow_logging_is_off_without_an_active_run_and_on_when_asked(blobs, store, mlflow_store):
+    MLPClassifier(hiddenLayers=[4], epochs=1, numProc=1, storePath=store, verbose=0).fit(blobs)
+    assert mlflow_store.search_runs(search_all_experiments=True).empty
+    model = MLPClassifier(hiddenLayers=[4], epochs=1, numProc=1, storePath=store, verbose=0,
+                          mlflowLogging=True).fit(blobs)
+    runs = mlflow_store.search_runs(search_all_experiments=True)
+    assert len(runs) == 1 and runs["params.runId"][0] == model.getRunId()
+    assert mlflow_store.active_run() is None  # the run it started, it ended
+
+
+def test_mlflow_logging_without_mlflow_installed_is_refused_before_staging(blobs, store, monkeypatch):
+    import builtins
+    real_import = builtins.__import__
+
+    def no_mlflow(name, *args, **kwargs):
+        if name == "mlflow" or name.startswith("mlflow."):
+            raise ImportError("No module named 'mlflow'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mlflow)
+    with pytest.raises(InputError, match="mlflowLogging=True needs the mlflow package"):
+        MLPClassifier(mlflowLogging=True, storePath=store).fit(blobs)
