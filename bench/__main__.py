@@ -23,7 +23,7 @@ SIZES = {
                   big_rows=1_000, cnn_rows=4_000, incumbent_predict_rows=2_000, gpu_rows=256),
 }
 THREADS = 2  # the thread budget every side gets: all cores of the 2-core reference machine
-CASES = ("mlp", "big_mlp", "cnn", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
+CASES = ("mlp", "recovery", "big_mlp", "cnn", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -85,6 +85,11 @@ def _run(size, work, cases):
             figures["transform"] = case.transform(model, predict_df, size["predict_rows"])
             df.unpersist()
             predict_df.unpersist()
+        if "recovery" in cases:
+            df = spark.read.parquet(train_path).cache()
+            df.count()
+            figures["recovery"] = case.recovery(df, size, work)
+            df.unpersist()
         if "big_mlp" in cases:
             figures["big_mlp"] = case.big_mlp(spark, size, work)
         if "cnn" in cases:

@@ -53,6 +53,62 @@ def mlp_fit(df, size, work, before_each=lambda: None):
                    "epoch_median_s": statistics.median(statistics.median(e[1:]) for e in epochs)}
 
 
+def recovery(df, size, work):
+    """Time lost to one failure: fits that lose rank 1 (SIGKILL, from outside) right after epoch 2, minus undisturbed ones.
+
+    ``REPEATS`` pairs, alternating, numProc=2, each fit staging into a fresh
+    store. The budget a failure may cost is one epoch plus one launch; the
+    launch is taken as an undisturbed fit's time outside its epochs (checks,
+    staging and launch: more than a relaunch, which stages nothing).
+    """
+    import contextlib
+    from horovod_spark_ml import MLPClassifier
+    figures = {"undisturbed_seconds": [], "disturbed_seconds": [], "epoch_seconds": [], "resumed_lines": []}
+    for i in range(REPEATS):
+        for disturbed in (False, True):
+            killer = _RankKiller(after_epoch=2 if disturbed else None)
+            started = time.perf_counter()
+            with contextlib.redirect_stdout(killer):
+                model = MLPClassifier(featuresCol="features", hiddenLayers=_ints(size["hidden"]),
+                                      batchSize=size["batch"], epochs=size["epochs"], numProc=2, seed=1,
+                                      storePath=os.path.join(work, f"recovery-{i}-{disturbed}")).fit(df)
+            seconds = time.perf_counter() - started
+            if disturbed:
+                figures["disturbed_seconds"].append(seconds)
+                figures["resumed_lines"].append(killer.resumed)
+            else:
+                figures["undisturbed_seconds"].append(seconds)
+                figures["epoch_seconds"].append(model.epochSeconds)
+    return figures
+
+
+class _RankKiller:
+    """A stdout for a fit at verbose=1: SIGKILLs rank 1's process once epoch ``after_epoch`` is reported."""
+
+    def __init__(self, after_epoch):
+        import re
+        self.after_epoch, self.pid, self.resumed, self.partial = after_epoch, None, None, ""
+        self.rank_line = re.compile(r"^rank 1 of \d+: host .*, pid (\d+), ")
+
+    def write(self, text):
+        import signal
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            match = self.rank_line.match(line)
+            if match and self.pid is None:
+                self.pid = int(match.group(1))
+            if self.after_epoch and line.startswith(f"epoch {self.after_epoch}/") and self.pid:
+                os.kill(self.pid, signal.SIGKILL)
+                self.after_epoch = None
+            if "; resuming from" in line:
+                self.resumed = line
+        return len(text)
+
+    def flush(self):
+        pass
+
+
 def transform(model, predict_df, rows):
     """``model.transform`` forced through a no-op sink: one warm-up, then ``REPEATS`` timed runs.
 

@@ -74,6 +74,16 @@ def _scaling(f):
     return two / one, f"{two:,.0f} / {one:,.0f} samples/s"
 
 
+def _recovery(f):
+    r = f["recovery"]
+    lost = median(r["disturbed_seconds"]) - median(r["undisturbed_seconds"])
+    epoch = median(median(e) for e in r["epoch_seconds"])
+    launch = median(r["undisturbed_seconds"]) - median(sum(e) for e in r["epoch_seconds"])
+    return lost / (epoch + launch), (f"{lost:.1f} s lost / ({epoch:.1f} s epoch + {launch:.1f} s launch); "
+                                     f"fit {median(r['undisturbed_seconds']):.1f} s undisturbed, "
+                                     f"{median(r['disturbed_seconds']):.1f} s with a rank SIGKILLed after epoch 2")
+
+
 def _gpu_fit(f):
     ours, plain = f["gpu"]["samples_per_s"], f["plain_cnn"]["samples_per_s"]
     return ours / plain, f"{ours:,.0f} / {plain:,.0f} samples/s on {f['plain_cnn']['device']}"
@@ -100,6 +110,8 @@ _ROWS = [
      _compute),
     ("scaling", "CNN samples/s, numProc=2 (1 thread each) / numProc=1 (2 threads)", ">= 0.85", ("cnn",),
      _scaling),
+    ("recovery", "s lost to a rank SIGKILLed mid-fit / (one epoch s + one launch s), numProc=2", "<= 1",
+     ("recovery",), _recovery),
     ("GPU fit", "AlexNet 227x227 samples/s, CNNClassifier (numProc=1) / plain Keras, same GPU", ">= 0.9",
      ("gpu", "plain_cnn"), _gpu_fit),
     ("GPU transform", "AlexNet 227x227 images/s, transform / plain predict, same GPU", ">= 0.8",

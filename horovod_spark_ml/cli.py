@@ -58,6 +58,11 @@ def _parser():
     train.add_argument("--model-dir", required=True)
     train.add_argument("--overwrite", action="store_true")
     train.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
+    train.add_argument("--store-path", help="staging and checkpoints: storage every executor can write")
+    train.add_argument("--run-id", help="name the run; the run id of one that did not finish resumes it")
+    train.add_argument("--max-retries", type=int, help="relaunches after a lost rank or executor (default 2)")
+    train.add_argument("--log-dir", help="write TensorBoard event files here")
+    train.add_argument("--mlflow", action="store_true", help="log params, metrics and the model to MLflow")
     train.set_defaults(run=_train)
 
     pack = commands.add_parser("pack-env", help="pack this environment for spark.archives (executors that do "
@@ -109,11 +114,17 @@ def _train(args):
                                                                         if c != args.label_col]
     pipeline = mlp_pipeline(df, features, args.label_col, args.task, epochs=args.epochs,
                             hiddenLayers=[int(n) for n in args.hidden_layers.split(",")],
-                            batchSize=args.batch_size, learningRate=args.learning_rate, numProc=args.num_proc)
+                            batchSize=args.batch_size, learningRate=args.learning_rate, numProc=args.num_proc,
+                            **_set_only(storePath=args.store_path, runId=args.run_id, maxRetries=args.max_retries,
+                                        logDir=args.log_dir, mlflowLogging=args.mlflow or None))
     model = pipeline.fit(df)
     model.write().overwrite().save(args.model_dir)
     print(f"saved the fitted pipeline to {args.model_dir}")
     return 0
+
+
+def _set_only(**params):
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def _predict(args):

@@ -73,7 +73,8 @@ class _DBNEstimator(HorovodEstimator):
                       visibleType=self.getVisibleType() if i == 1 else "binary", cdSteps=self.getCdSteps(),
                       epochs=self.getPretrainEpochs(), learningRate=self.getPretrainLearningRate(),
                       batchSize=self.getBatchSize(), numProc=self._num_proc(dataset), seed=self.getSeed(),
-                      storePath=self.getStorePath(), verbose=self.getVerbose()).fit(layer_input)
+                      storePath=self.getStorePath(), verbose=self.getVerbose(),
+                      maxRetries=self.getMaxRetries()).fit(layer_input)
             rbms.append(rbm.getKerasModel())
             history.append(rbm.history)
             layer_input = rbm.transform(layer_input).select(F.col(f"{column}_{i}").alias(column))
