@@ -43,6 +43,8 @@ def _parser():
                       help="where the fitted pipeline is saved (must not exist; see --overwrite)")
     demo.add_argument("--overwrite", action="store_true", help="replace --model-dir if it exists")
     demo.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
+    demo.add_argument("--store-path", help="staging and checkpoints: storage every executor can write "
+                      "(default: a local temp folder, enough for local[N])")
     demo.set_defaults(run=_demo)
 
     train = commands.add_parser("train", help="fit an MLP pipeline on a Parquet or CSV file and save it")
@@ -91,7 +93,8 @@ def _demo(args):
     train, test = digits_frame(spark).randomSplit([0.8, 0.2], seed=7)
     print(f"digits: {train.count()} training rows, {test.count()} test rows, 64 pixel columns")
     started = time.time()
-    model = digits_pipeline(epochs=args.epochs, num_proc=args.num_proc).fit(train)
+    model = digits_pipeline(epochs=args.epochs, num_proc=args.num_proc,
+                            **_set_only(storePath=args.store_path)).fit(train)
     print(f"fit: {time.time() - started:.1f} s on {args.num_proc} Horovod ranks")
     accuracy = _accuracy(model.transform(test))
     print(f"test accuracy: {accuracy:.4f}")

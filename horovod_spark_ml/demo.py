@@ -26,14 +26,17 @@ def digits_frame(spark):
     return spark.createDataFrame(rows, columns)
 
 
-def digits_pipeline(epochs=30, num_proc=2):
-    """StringIndexer -> VectorAssembler -> StandardScaler -> MLPClassifier -> IndexToString."""
+def digits_pipeline(epochs=30, num_proc=2, **mlp_params):
+    """StringIndexer -> VectorAssembler -> StandardScaler -> MLPClassifier -> IndexToString.
+
+    ``mlp_params`` (``storePath``, ``runId``, ...) go to the MLPClassifier as they are.
+    """
     return Pipeline(stages=[
         StringIndexer(inputCol="digit", outputCol="label"),
         VectorAssembler(inputCols=[f"p{i}" for i in range(64)], outputCol="raw"),
         StandardScaler(inputCol="raw", outputCol="features"),
         MLPClassifier(hiddenLayers=[64, 32], dropout=0.1, epochs=epochs, batchSize=64, numProc=num_proc,
-                      learningRate=0.003),
+                      learningRate=0.003, **mlp_params),
         IndexToString(inputCol="prediction", outputCol="predictedDigit"),
     ])
 

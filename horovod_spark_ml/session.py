@@ -50,5 +50,6 @@ def local_spark(cores=2, app_name="horovod-spark-ml"):
 
 
 def submitted():
-    """Whether this Python was started by ``spark-submit`` (which passes it the JVM's gateway)."""
-    return "PYSPARK_GATEWAY_PORT" in os.environ
+    """Whether this Python was started with a Spark master: by ``spark-submit`` (which passes it the JVM's
+    gateway), or as a Databricks job task, whose cluster's session is there to get."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ or "DATABRICKS_RUNTIME_VERSION" in os.environ

@@ -1,0 +1,150 @@
+"""Deployment artifacts, checked where they cannot run: the wheel (built and installed), the Dockerfiles
+(hadolint, and every file they COPY), the compose file, and the Databricks bundle (the databricks-sdk's
+JobSettings, and every file and entry point it names).
+
+No Docker engine or Databricks workspace is reachable here; docs/deploy.md says what each check stands for.
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+import sysconfig
+import zipfile
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DOCKERFILES = sorted(glob.glob(os.path.join(ROOT, "docker", "Dockerfile*")))
+BUNDLE = os.path.join(ROOT, "deploy", "databricks")
+
+
+def test_the_wheel_installs_into_an_environment_with_the_stack_and_runs_without_the_source_tree(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), ROOT], check=True, capture_output=True)
+    wheels = os.listdir(tmp_path / "dist")
+    assert wheels == ["horovod_spark_ml-0.1.0-py3-none-any.whl"]
+    names = zipfile.ZipFile(tmp_path / "dist" / wheels[0]).namelist()
+    assert "horovod_spark_ml/log4j2-local.properties" in names
+    assert {"horovod_spark_ml/training/runs.py", "horovod_spark_ml/estimators/mlp.py",
+            "horovod_spark_ml/serving/inference.py", "horovod_spark_ml/data/staging.py"} <= set(names)
+
+    # A fresh environment that already holds the stack: this one's packages, on its path as a plain folder
+    # (so the editable install of the source tree there is not activated).
+    fresh = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True)
+    site = subprocess.run([str(fresh / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    with open(os.path.join(site, "stack.pth"), "w") as f:
+        f.write(sysconfig.get_path("purelib") + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(fresh / "bin" / "python"), "install", "-q",
+                    "--no-deps", str(tmp_path / "dist" / wheels[0])], check=True, capture_output=True)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    shown = subprocess.run([str(fresh / "bin" / "horovod-spark-ml"), "--help"], cwd=tmp_path, env=env,
+                           capture_output=True, text=True)
+    assert shown.returncode == 0, shown.stderr
+    assert all(command in shown.stdout for command in ("demo", "train", "predict", "pack-env"))
+    where = subprocess.run([str(fresh / "bin" / "python"), "-c",
+                            "import horovod_spark_ml.cli, horovod_spark_ml.training.runs; print(horovod_spark_ml.__file__)"],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(site) and not where.startswith(ROOT)
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=os.path.basename)
+def test_the_dockerfile_passes_hadolint_and_explains_every_rule_it_ignores(dockerfile):
+    linted = subprocess.run([os.path.join(os.path.dirname(sys.executable), "hadolint"), "--no-color",
+                             "--failure-threshold", "info", dockerfile], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    lines = open(dockerfile).read().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("# hadolint ignore="):
+            assert lines[i - 1].startswith("#") and "ignored" in lines[i - 1] + lines[i - 2], \
+                f"{dockerfile}:{i + 1}: say why {line[2:]}"
+
+
+@pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=os.path.basename)
+def test_the_dockerfile_copies_files_that_exist_and_installs_with_the_scripts_ci_uses(dockerfile):
+    text = open(dockerfile).read()
+    copied = [line.split()[1:-1] for line in text.splitlines() if line.startswith("COPY ") and "--from=" not in line]
+    assert copied
+    for sources in copied:
+        for source in sources:
+            assert os.path.exists(os.path.join(ROOT, source)), f"{dockerfile} copies {source}, which does not exist"
+    # The same two scripts that ./run runs on every fresh machine, CI's included.
+    assert "install/requirements.sh /opt/venv/bin/python" in text and "install/horovod.sh /opt/venv/bin/python" in text
+    run = open(os.path.join(ROOT, "run")).read()
+    assert '"$ROOT/install/requirements.sh" "$PY"' in run and '"$ROOT/install/horovod.sh" "$PY"' in run
+    assert "horovodrun --check-build" in text
+    runtime = text.rsplit("\nFROM ", 1)[1]
+    assert "build-essential" not in runtime and "cmake" not in runtime  # no build tools in the final stage
+
+
+def test_the_compose_file_runs_the_demo_on_a_master_and_two_workers_of_the_cpu_image():
+    compose = yaml.safe_load(open(os.path.join(ROOT, "docker", "compose.yaml")))
+    services = compose["services"]
+    assert set(services) == {"master", "worker-1", "worker-2", "demo"}
+    for service in services.values():
+        assert service["build"] == {"context": "..", "dockerfile": "docker/Dockerfile"}
+        assert os.path.exists(os.path.join(ROOT, "docker", service["build"]["context"], service["build"]["dockerfile"]))
+        assert "shared:/shared" in service["volumes"]
+    assert "deploy.master.Master" in services["master"]["command"][0]
+    assert all("deploy.worker.Worker" in services[w]["command"][0] and "spark://master:7077" in services[w]["command"][0]
+               for w in ("worker-1", "worker-2"))
+    from horovod_spark_ml.cli import _parser
+    args = _parser().parse_args(services["demo"]["command"])
+    assert (args.master, args.num_proc, args.store_path) == ("spark://master:7077", 2, "/shared/store")
+
+
+def _bundle():
+    bundle = yaml.safe_load(open(os.path.join(BUNDLE, "databricks.yml")))
+    jobs = {}
+    for pattern in bundle["include"]:
+        for path in sorted(glob.glob(os.path.join(BUNDLE, pattern))):
+            for name, job in yaml.safe_load(open(path))["resources"]["jobs"].items():
+                jobs[name] = (path, job)
+    return bundle, jobs
+
+
+def test_the_databricks_jobs_round_trip_through_the_sdks_job_settings_unchanged():
+    from databricks.sdk.service.jobs import JobSettings
+    _, jobs = _bundle()
+    assert set(jobs) == {"train_digits_dbr15", "train_digits_dbr16"}
+    for name, (_, job) in jobs.items():
+        assert JobSettings.from_dict(job).as_dict() == job, f"{name} has keys the Jobs API does not know"
+    runtimes = {name: job["job_clusters"][0]["new_cluster"]["spark_version"] for name, (_, job) in jobs.items()}
+    assert runtimes == {"train_digits_dbr15": "15.4.x-gpu-ml-scala2.12",
+                        "train_digits_dbr16": "16.4.x-gpu-ml-scala2.12"}
+
+
+def test_every_file_and_entry_point_the_bundle_names_exists():
+    from importlib.metadata import entry_points
+    from horovod_spark_ml.cli import _parser
+    bundle, jobs = _bundle()
+    variables = {name: spec["default"] for name, spec in bundle["variables"].items()}
+    artifact = os.path.normpath(os.path.join(BUNDLE, bundle["artifacts"]["wheel"]["path"]))
+    assert os.path.exists(os.path.join(artifact, "setup.py"))
+    # Syncing paths outside the bundle makes their common folder the workspace's file_path.
+    synced = [os.path.normpath(os.path.join(BUNDLE, p)) for p in bundle["sync"]["paths"]]
+    sync_root = os.path.commonpath(synced)
+    in_workspace = re.compile(r"^(?:/Workspace)?\$\{workspace\.file_path\}/(.*)$")
+    console_scripts = {e.name: e.value for e in entry_points(group="console_scripts")}
+    for name, (path, job) in jobs.items():
+        for task in job["tasks"]:
+            wheel_task = task["python_wheel_task"]
+            assert wheel_task["package_name"] == "horovod_spark_ml"
+            assert console_scripts[wheel_task["entry_point"]] == "horovod_spark_ml.cli:main"
+            parameters = [re.sub(r"\$\{var\.(\w+)\}", lambda m: variables[m.group(1)], p)
+                          for p in wheel_task["parameters"]]
+            _parser().parse_args(parameters)  # the CLI takes them (argparse exits on an unknown flag)
+            for library in task["libraries"]:
+                wheels = os.path.normpath(os.path.join(os.path.dirname(path), library["whl"]))
+                assert os.path.dirname(wheels) == os.path.join(artifact, "dist") and wheels.endswith(".whl")
+        cluster = job["job_clusters"][0]["new_cluster"]
+        named = [script["workspace"]["destination"] for script in cluster.get("init_scripts", [])]
+        named += [v for v in cluster["spark_env_vars"].values() if "workspace.file_path" in v]
+        for reference in named:
+            relative = in_workspace.match(reference).group(1)
+            assert os.path.exists(os.path.join(sync_root, relative)), f"{name} names {reference}: not synced"
+            assert any(os.path.join(sync_root, relative).startswith(s) for s in synced)
+    assert os.path.exists(os.path.join(ROOT, "install", "horovod.sh"))
