@@ -54,7 +54,7 @@ def mlp_fit(df, size, work, before_each=lambda: None):
 
 
 def recovery(df, size, work):
-    """Time lost to one failure: fits that lose rank 1 (SIGKILL, from outside) right after epoch 2, minus undisturbed ones.
+    """Time lost to one failure: fits that lose rank 0 (SIGKILL, from outside) right after epoch 2, minus undisturbed ones.
 
     ``REPEATS`` pairs, alternating, numProc=2, each fit staging into a fresh
     store. The budget a failure may cost is one epoch plus one launch; the
@@ -76,6 +76,8 @@ def recovery(df, size, work):
             if disturbed:
                 figures["disturbed_seconds"].append(seconds)
                 figures["resumed_lines"].append(killer.resumed)
+                if killer.resumed is None:
+                    raise RuntimeError("the bench's kill of rank 0 did not cause a relaunch")
             else:
                 figures["undisturbed_seconds"].append(seconds)
                 figures["epoch_seconds"].append(model.epochSeconds)
@@ -83,12 +85,16 @@ def recovery(df, size, work):
 
 
 class _RankKiller:
-    """A stdout for a fit at verbose=1: SIGKILLs rank 1's process once epoch ``after_epoch`` is reported."""
+    """A stdout for a fit at verbose=1: SIGKILLs rank 0's process once epoch ``after_epoch`` is reported.
+
+    Rank 0, because its lines reach the driver as they are written; Horovod forwards the other ranks'
+    output later, so their pids are not known in time.
+    """
 
     def __init__(self, after_epoch):
         import re
         self.after_epoch, self.pid, self.resumed, self.partial = after_epoch, None, None, ""
-        self.rank_line = re.compile(r"^rank 1 of \d+: host .*, pid (\d+), ")
+        self.rank_line = re.compile(r"^rank 0 of \d+: host .*, pid (\d+), ")
 
     def write(self, text):
         import signal
@@ -99,8 +105,11 @@ class _RankKiller:
             if match and self.pid is None:
                 self.pid = int(match.group(1))
             if self.after_epoch and line.startswith(f"epoch {self.after_epoch}/") and self.pid:
-                os.kill(self.pid, signal.SIGKILL)
                 self.after_epoch = None
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                except ProcessLookupError:  # the line came after the rank had ended: nothing was killed
+                    pass
             if "; resuming from" in line:
                 self.resumed = line
         return len(text)

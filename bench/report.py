@@ -81,7 +81,7 @@ def _recovery(f):
     launch = median(r["undisturbed_seconds"]) - median(sum(e) for e in r["epoch_seconds"])
     return lost / (epoch + launch), (f"{lost:.1f} s lost / ({epoch:.1f} s epoch + {launch:.1f} s launch); "
                                      f"fit {median(r['undisturbed_seconds']):.1f} s undisturbed, "
-                                     f"{median(r['disturbed_seconds']):.1f} s with a rank SIGKILLed after epoch 2")
+                                     f"{median(r['disturbed_seconds']):.1f} s with rank 0 SIGKILLed after epoch 2")
 
 
 def _gpu_fit(f):
