@@ -53,6 +53,8 @@ def _parser():
     train.add_argument("--features-cols", help="comma-separated numeric columns (default: all but the label)")
     train.add_argument("--task", choices=["classification", "regression"], default="classification")
     train.add_argument("--hidden-layers", default="64,32")
+    train.add_argument("--model-json", metavar="FILE", help="train this network (Keras' model.to_json() output) "
+                       "instead of an MLP of --hidden-layers")
     train.add_argument("--epochs", type=int, default=20)
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--learning-rate", type=float, default=0.001)
@@ -115,7 +117,8 @@ def _train(args):
     df = _read(spark, args.input)
     features = args.features_cols.split(",") if args.features_cols else [c for c in df.columns
                                                                         if c != args.label_col]
-    pipeline = mlp_pipeline(df, features, args.label_col, args.task, epochs=args.epochs,
+    model_json = _read_text(args.model_json) if args.model_json else None
+    pipeline = mlp_pipeline(df, features, args.label_col, args.task, model_json=model_json, epochs=args.epochs,
                             hiddenLayers=[int(n) for n in args.hidden_layers.split(",")],
                             batchSize=args.batch_size, learningRate=args.learning_rate, numProc=args.num_proc,
                             **_set_only(storePath=args.store_path, runId=args.run_id, maxRetries=args.max_retries,
@@ -124,6 +127,11 @@ def _train(args):
     model.write().overwrite().save(args.model_dir)
     print(f"saved the fitted pipeline to {args.model_dir}")
     return 0
+
+
+def _read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def _set_only(**params):

@@ -41,8 +41,13 @@ def digits_pipeline(epochs=30, num_proc=2, **mlp_params):
     ])
 
 
-def mlp_pipeline(df, features, label_col, task, **mlp_params):
-    """A pipeline for a user's table: index a string label, assemble and scale features, fit an MLP."""
+def mlp_pipeline(df, features, label_col, task, model_json=None, **mlp_params):
+    """A pipeline for a user's table: index a string label, assemble and scale features, fit an MLP.
+
+    With ``model_json`` (Keras' ``model.to_json()`` text), it fits that network with a KerasEstimator
+    instead: sparse categorical cross-entropy for classification (on logits unless the network ends in a
+    softmax), mean squared error for regression; its ``prediction`` holds the network's outputs.
+    """
     stages = []
     label = label_col
     if task == "classification" and dict(df.dtypes)[label_col] == "string":
@@ -50,11 +55,25 @@ def mlp_pipeline(df, features, label_col, task, **mlp_params):
         stages.append(StringIndexer(inputCol=label_col, outputCol=label))
     stages += [VectorAssembler(inputCols=features, outputCol="raw_features"),
                StandardScaler(inputCol="raw_features", outputCol="features")]
+    if model_json is not None:
+        mlp_params.pop("hiddenLayers", None)
+        stages.append(_keras_estimator(model_json, task, labelCol=label, **mlp_params))
+        return Pipeline(stages=stages)
     estimator = MLPClassifier if task == "classification" else MLPRegressor
     stages.append(estimator(labelCol=label, **mlp_params))
     if label != label_col:
         stages.append(IndexToString(inputCol="prediction", outputCol=f"predicted_{label_col}"))
     return Pipeline(stages=stages)
+
+
+def _keras_estimator(model_json, task, **params):
+    import keras
+    from .estimators.keras_estimator import KerasEstimator, model_from_json
+    if task == "regression":
+        return KerasEstimator(modelJson=model_json, loss="mse", **params)
+    last = model_from_json(model_json).layers[-1].get_config().get("activation")
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=last != "softmax")
+    return KerasEstimator(modelJson=model_json, loss=loss, metrics=["accuracy"], **params)
 
 
 def write_digit_images(folder, size=32):

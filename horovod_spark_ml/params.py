@@ -11,6 +11,7 @@ Example::
     5
 """
 from pyspark.ml.param import Param, Params, TypeConverters
+from pyspark.ml.param import shared
 
 
 def _param_mixin(name, doc, converter):
@@ -32,6 +33,18 @@ def _param_mixin(name, doc, converter):
         f"get{title}": getter,
         f"set{title}": setter,
     })
+
+
+def _shared_mixin(base, name):
+    """pyspark's own ``Has<Name>`` mixin (same Param, name and getter), with the setter pyspark leaves to each
+    class: code that checks ``isinstance(stage, pyspark.ml.param.shared.HasLabelCol)`` recognises our stages."""
+    title = name[0].upper() + name[1:]
+
+    def setter(self, value):
+        return self._set(**{name: value})
+
+    setter.__doc__ = f"Sets the value of {name}."
+    return type(base.__name__, (base,), {"__doc__": base.__doc__, "__module__": __name__, f"set{title}": setter})
 
 
 def _to_json_value(value):
@@ -56,20 +69,19 @@ def _to_loss_json(value):
     return _to_json_value(value)
 
 
-# Columns
-HasFeaturesCol = _param_mixin("featuresCol", "features column: a Vector or an array of numbers",
-                              TypeConverters.toString)
+# Columns: pyspark's shared params where it has one
+HasFeaturesCol = _shared_mixin(shared.HasFeaturesCol, "featuresCol")
+HasLabelCol = _shared_mixin(shared.HasLabelCol, "labelCol")
+HasPredictionCol = _shared_mixin(shared.HasPredictionCol, "predictionCol")
+HasProbabilityCol = _shared_mixin(shared.HasProbabilityCol, "probabilityCol")
+HasRawPredictionCol = _shared_mixin(shared.HasRawPredictionCol, "rawPredictionCol")
+HasOutputCol = _shared_mixin(shared.HasOutputCol, "outputCol")
+HasWeightCol = _shared_mixin(shared.HasWeightCol, "weightCol")
+HasValidationIndicatorCol = _shared_mixin(shared.HasValidationIndicatorCol, "validationIndicatorCol")
 HasFeaturesCols = _param_mixin(
     "featuresCols", "numeric columns used as features instead of featuresCol", TypeConverters.toListString)
-HasLabelCol = _param_mixin("labelCol", "label column", TypeConverters.toString)
 HasLabelCols = _param_mixin(
     "labelCols", "numeric label columns, one per target, instead of labelCol", TypeConverters.toListString)
-HasPredictionCol = _param_mixin("predictionCol", "prediction column", TypeConverters.toString)
-HasProbabilityCol = _param_mixin(
-    "probabilityCol", "column of predicted class probabilities (a Vector)", TypeConverters.toString)
-HasRawPredictionCol = _param_mixin(
-    "rawPredictionCol", "column of raw predictions (logits, a Vector)", TypeConverters.toString)
-HasOutputCol = _param_mixin("outputCol", "column of the outputLayer's activations (a Vector)", TypeConverters.toString)
 HasOutputLayer = _param_mixin(
     "outputLayer", "name of a Keras layer whose activations are output into outputCol instead of the predictions "
     "(\"\" for the predictions)", TypeConverters.toString)
@@ -174,8 +186,7 @@ HasValidationSplit = _param_mixin(
 HasEarlyStoppingPatience = _param_mixin(
     "earlyStoppingPatience", "stop after this many epochs without improvement of the validation loss "
     "(of the training loss without validationSplit); 0 turns early stopping off", TypeConverters.toInt)
-HasSeed = _param_mixin("seed", "random seed for weight initialisation, shuffling and the validation split",
-                       TypeConverters.toInt)
+HasSeed = _shared_mixin(shared.HasSeed, "seed")
 HasStorePath = _param_mixin(
     "storePath", "directory for staged training data, on storage every executor can read "
     "(a local path in local mode; a /dbfs/ path on Databricks)", TypeConverters.toString)
@@ -200,7 +211,7 @@ HasVerbose = _param_mixin(
 
 class TrainingParams(HasOptimizer, HasLearningRate, HasBatchSize, HasEpochs, HasNumProc, HasValidationSplit,
                      HasEarlyStoppingPatience, HasSeed, HasStorePath, HasVerbose, HasRunId, HasMaxRetries, HasLogDir,
-                     HasMlflowLogging):
+                     HasMlflowLogging, HasWeightCol, HasValidationIndicatorCol):
     """Params of every Horovod-trained estimator."""
 
     def _set_training_defaults(self):

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
-from .schema import FEATURES, LABEL
+from .schema import FEATURES, LABEL, WEIGHT
 
 HEIGHT, WIDTH, CHANNELS = "height", "width", "channels"  # staged columns of Spark image structs
 
@@ -48,21 +48,21 @@ class ImageSpec:
 def decode_rows(rows, spec, *, training):
     """Map a dataset of staged rows (dicts) to ``(image, label, ok)``, or ``(image, ok)`` without label.
 
+    A staged sample weight follows the label: ``(image, label, weight, ok)``.
+
     ``ok`` is False for an encoded image that could not be decoded; its image
     is zeros. Only encoded bytes can fail here: the other kinds were checked
     on the driver.
     """
     def convert(row):
         image = _to_model_pixels(row, spec, training)
-        return (image, row[LABEL], True) if LABEL in row else (image, True)
+        return (image, *_label_and_weight(row), True)
 
     if spec.kind != "encoded":
         return rows.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
 
     def convert_or_flag(row):
-        failed = (tf.zeros(spec.shape), False)
-        if LABEL in row:
-            failed = (failed[0], row[LABEL], False)
+        failed = (tf.zeros(spec.shape), *_label_and_weight(row), False)
         decoded = tf.data.Dataset.from_tensors(row).map(convert).ignore_errors()
         return decoded.concatenate(tf.data.Dataset.from_tensors(failed)).take(1)
 
@@ -70,6 +70,10 @@ def decode_rows(rows, spec, *, training):
     # one-element dataset turns the error into a flag instead.
     return rows.interleave(convert_or_flag, cycle_length=tf.data.AUTOTUNE, num_parallel_calls=tf.data.AUTOTUNE,
                            deterministic=False)
+
+
+def _label_and_weight(row):
+    return [row[column] for column in (LABEL, WEIGHT) if column in row]
 
 
 UNDECODABLE = "an image could not be decoded"

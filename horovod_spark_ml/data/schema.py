@@ -25,6 +25,8 @@ from .layout import Field
 
 FEATURES = "features"  # name of the staged features column
 LABEL = "label"        # name of the staged label column
+WEIGHT = "weight"  # the staged sample weight column (weightCol)
+VALIDATION = "is_validation"  # the staged validationIndicatorCol, until the split
 
 
 @dataclass(frozen=True)

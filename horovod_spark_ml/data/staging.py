@@ -28,6 +28,8 @@ from dataclasses import dataclass
 warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
 from petastorm.spark.spark_dataset_converter import _cache_df_or_retrieve_cache_data_url  # noqa: E402
 
+from pyspark.sql import functions as F  # noqa: E402
+
 from ..errors import InputError
 from .store import open_filesystem, resolve_store
 
@@ -61,13 +63,24 @@ def prepare_store(store_path):
     return store
 
 
-def stage(df, columns, *, num_proc, validation_split, seed, store, row_group_bytes=DEFAULT_ROW_GROUP_BYTES):
+def stage(df, columns, *, num_proc, validation_split, seed, store, row_group_bytes=DEFAULT_ROW_GROUP_BYTES,
+          validation_indicator=None):
     """Write ``df.select(*columns)`` (split for validation if asked) and return a :class:`StagedData`.
+
+    The validation rows are a random ``validation_split`` of the rows, or those where the staged boolean
+    column ``validation_indicator`` is true (the column itself is not written).
 
     ``row_group_bytes`` is the Parquet row group size: a rank reads one row
     group at a time, so images want smaller groups than numeric rows.
     """
     selected = df.select(*columns)
+    if validation_indicator:
+        flag = F.col(validation_indicator)
+        train_urls, train_rows = _stage_one(selected.filter(~flag).drop(validation_indicator), num_proc, store,
+                                            row_group_bytes)
+        val_urls, val_rows = _stage_one(selected.filter(flag).drop(validation_indicator), num_proc, store,
+                                        row_group_bytes)
+        return StagedData(train_urls, train_rows, val_urls, val_rows)
     if validation_split > 0:
         train, val = selected.randomSplit([1.0 - validation_split, validation_split], seed=seed)
         train_urls, train_rows = _stage_one(train, num_proc, store, row_group_bytes)

@@ -127,7 +127,8 @@ class DBNClassifier(_DBNEstimator, HorovodClassifier, _DBNClassifierParams):
                  visibleType="binary", cdSteps=1, pretrainEpochs=5, pretrainLearningRate=0.05, dropout=0.0,
                  optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)
@@ -169,7 +170,8 @@ class DBNRegressor(_DBNEstimator, _DBNRegressorParams):
                  hiddenLayers=None, visibleType="binary", cdSteps=1, pretrainEpochs=5, pretrainLearningRate=0.05,
                  dropout=0.0, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
                  validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)

@@ -30,6 +30,7 @@ from ..persistence import KerasPersistence
 from ..data.schema import LABEL, NumericFeatures, check_training_input
 from ..data.staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
 from ..data.store import local_or_url
+from ..data.row_roles import check_row_roles
 from ..training.worker import TrainingJob
 
 
@@ -74,6 +75,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         features = self._feature_input()
         info = check_training_input(dataset, features=features, label_cols=label_cols, label_kind=self._label_kind,
                                     num_proc=num_proc)
+        roles = check_row_roles(dataset, weight_col=self._optional(self.weightCol),
+                                indicator_col=self._optional(self.validationIndicatorCol), num_proc=num_proc)
         self._check_validation_rows(info, num_proc)
         store = prepare_store(self.getStorePath())
         check_executors(dataset.sparkSession, num_proc, store.read_url)
@@ -82,12 +85,14 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
         keras_model = self._build_keras_model(info, features, dataset)
         loss, metrics = self._loss_and_metrics(info)
-        run = open_run(store, self.getOrDefault(self.runId) if self.isDefined(self.runId) else None,
+        run = open_run(store, self._optional(self.runId),
                        self._run_description(info, keras_model))
 
-        staged = stage(features.usable_rows(dataset), self._staged_columns(dataset, features, label_cols, info),
-                       num_proc=num_proc, validation_split=self.getValidationSplit(), seed=self.getSeed(),
-                       store=store, row_group_bytes=self._row_group_bytes())
+        columns = self._staged_columns(dataset, features, label_cols, info) + roles.staged_columns(
+            self._optional(self.weightCol), self._optional(self.validationIndicatorCol))
+        staged = stage(features.usable_rows(dataset), columns, num_proc=num_proc,
+                       validation_split=self.getValidationSplit(), validation_indicator=roles.validation,
+                       seed=self.getSeed(), store=store, row_group_bytes=self._row_group_bytes())
         if staged.val_urls is not None and staged.val_rows < num_proc:
             raise InputError(f"validationSplit={self.getValidationSplit()} left {staged.val_rows} validation rows, "
                              f"fewer than numProc={num_proc}; raise validationSplit or set it to 0")
@@ -100,7 +105,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                           val_urls=staged.val_urls, val_rows=staged.val_rows,
                           inputs=features.fields(keras_model), targets=self._target_fields(info, keras_model),
                           custom_modules=custom_modules(keras_model), input_spec=features.spec,
-                          log_dir=local_or_url(self.getLogDir()))
+                          log_dir=local_or_url(self.getLogDir()), weight=roles.weight)
         with tracking(self._mlflow_setting(), {**self._run_params(), "runId": run.run_id}) as mlflow_run:
             result = train_run(run, job, num_proc=num_proc, max_retries=self.getMaxRetries(),
                                verbose=self.getVerbose(), on_epoch=mlflow_run and mlflow_run.log_epoch)
@@ -112,7 +117,12 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         return model
 
     def _mlflow_setting(self):
-        return self.getMlflowLogging() if self.isDefined(self.mlflowLogging) else None
+        return self._optional(self.mlflowLogging)
+
+    def _optional(self, param):
+        """A param's value, or ``None`` when it is neither set nor defaulted (or set to ``""``)."""
+        value = self.getOrDefault(param) if self.isDefined(param) else None
+        return None if value == "" else value
 
     def _run_params(self):
         """This fit's params as plain JSON values, by name (those kept as JSON when the estimator is saved)."""
@@ -143,7 +153,14 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                 ("validationSplit", self.getValidationSplit(), 0 <= self.getValidationSplit() < 1, "in [0, 1)"),
                 ("earlyStoppingPatience", self.getEarlyStoppingPatience(), self.getEarlyStoppingPatience() >= 0,
                  "0 (off) or more"),
-                ("maxRetries", self.getMaxRetries(), self.getMaxRetries() >= 0, "0 (no relaunch) or more")]
+                ("maxRetries", self.getMaxRetries(), self.getMaxRetries() >= 0, "0 (no relaunch) or more"),
+                ("validationIndicatorCol", self._optional(self.validationIndicatorCol),
+                 not (self._optional(self.validationIndicatorCol) and self.getValidationSplit() > 0),
+                 f"unset while validationSplit={self.getValidationSplit()} is set: use one way to choose the "
+                 "validation rows"),
+                ("weightCol", self._optional(self.weightCol),
+                 not (self._optional(self.weightCol) and self._label_kind is None),
+                 "unset: this estimator has no label, so there is no loss per row to weigh")]
 
     def _check_validation_rows(self, info, num_proc):
         expected = int(info.rows * self.getValidationSplit())

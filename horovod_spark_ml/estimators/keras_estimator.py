@@ -36,6 +36,27 @@ def _to_keras_model(value):
     return value
 
 
+def model_from_json(text):
+    """A Keras model from ``model.to_json()`` text; anything else is an :class:`InputError` saying what is wrong."""
+    import json
+    try:
+        config = json.loads(text)
+    except ValueError as e:
+        raise InputError(f"modelJson is not valid JSON ({e}); give the text of a Keras model's to_json()") from None
+    if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
+        raise InputError("modelJson is JSON but not a Keras model: expected an object with 'class_name' and "
+                         "'config', as model.to_json() writes")
+    try:
+        model = keras.models.model_from_json(text)
+    except Exception as e:  # noqa: BLE001 -- Keras raises many kinds; all mean the same to the user
+        raise InputError(f"modelJson could not be turned into a Keras model ({type(e).__name__}: {e}); a custom "
+                         "layer must be registered (keras.saving.register_keras_serializable) in a module "
+                         "imported before fit") from None
+    if not isinstance(model, keras.Model):
+        raise InputError(f"modelJson describes a {type(model).__name__}, not a Keras model")
+    return model
+
+
 def _output_names(model):
     # Functional models name their outputs (by their layers); a Sequential model has one.
     return list(getattr(model, "output_names", None) or ["output"])
@@ -49,6 +70,19 @@ class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasLabelCols, HasPredict
     def getModel(self):
         """Gets the Keras model to train."""
         return self.getOrDefault(self.model)
+
+    modelJson = Param(Params._dummy(), "modelJson",
+                      "the network to train as text, in Keras' model.to_json() format, instead of model (custom "
+                      "layers must be registered in a module the driver and executors import)",
+                      typeConverter=TypeConverters.toString)
+
+    def getModelJson(self):
+        """Gets the network to train, as Keras JSON."""
+        return self.getOrDefault(self.modelJson)
+
+    def setModelJson(self, value):
+        """Sets the network to train, as Keras JSON (``model.to_json()``)."""
+        return self._set(modelJson=value)
 
     def setModel(self, value):
         """Sets the Keras model to train."""
@@ -79,6 +113,16 @@ class _KerasEstimatorParams(FeatureParams, HasLabelCol, HasLabelCols, HasPredict
     def _set_defaults(self):
         self._set_training_defaults()
         self._setDefault(featuresCol="features", labelCol="label", predictionCol="prediction", metrics=[])
+
+    def _network(self, fresh=False):
+        """The Keras model to train: ``model``, or one built from ``modelJson`` (``fresh``: newly initialised)."""
+        if not self.isDefined(self.modelJson):
+            return self.getModel()
+        text = self.getModelJson()
+        cached = getattr(self, "_from_json", None)
+        if fresh or cached is None or cached[0] != text:
+            self._from_json = (text, model_from_json(text))
+        return self._from_json[1]
 
     def _feature_input_of(self, keras_model):
         if len(keras_model.inputs) > 1:
@@ -115,27 +159,31 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
     _unsaved_params = ("model",)
 
     @keyword_only
-    def __init__(self, *, model=None, loss=None, lossWeights=None, metrics=None, featuresCol="features",
+    def __init__(self, *, model=None, modelJson=None, loss=None, lossWeights=None, metrics=None, featuresCol="features",
                  featuresCols=None, labelCol="label", labelCols=None, predictionCol="prediction", frozenLayers=None,
                  trainableLayers=None,
                  optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
     def _check_params(self, dataset):
-        if not self.isDefined(self.model):
-            raise InputError("model is not set: give KerasEstimator a Keras model (model=...)")
+        if self.isDefined(self.model) == self.isDefined(self.modelJson):
+            raise InputError("give KerasEstimator its network either as a Keras model (model=...) or as Keras JSON "
+                             "(modelJson=model.to_json()), not both" if self.isDefined(self.model) else
+                             "model is not set: give KerasEstimator a Keras model (model=...) or its JSON "
+                             "(modelJson=...)")
         if not self.isDefined(self.loss):
             raise InputError("loss is not set: give KerasEstimator a Keras loss, e.g. loss='mse'")
-        model = self.getModel()
+        model = self._network()
         self._check_count("featuresCols", self.featuresCols, "inputs", [t.name for t in model.inputs])
         self._check_count("labelCols", self.labelCols, "outputs", _output_names(model))
         if self.isDefined(self.frozenLayers) and self.isDefined(self.trainableLayers):
             raise InputError("frozenLayers and trainableLayers are both set; set one of them")
-        names = [layer.name for layer in self.getModel().layers]
+        names = [layer.name for layer in model.layers]
         for param in (self.frozenLayers, self.trainableLayers):
             unknown = [n for n in (self.getOrDefault(param) if self.isDefined(param) else []) if n not in names]
             if unknown:
@@ -150,10 +198,10 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
                              f"for each, in that order; got {given}")
 
     def _feature_input(self):
-        return self._feature_input_of(self.getModel())
+        return self._feature_input_of(self._network())
 
     def _label_cols(self):
-        return self.getLabelCols() if len(self.getModel().outputs) > 1 else [self.getLabelCol()]
+        return self.getLabelCols() if len(self._network().outputs) > 1 else [self.getLabelCol()]
 
     def _label_columns(self, dataset, label_cols, info):
         if len(label_cols) > 1:
@@ -170,9 +218,12 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
         return self.getLossWeights() if self.isDefined(self.lossWeights) else None
 
     def _build_keras_model(self, info, features, dataset):
+        if self.isDefined(self.modelJson):
+            original = self._network(fresh=True)  # initialised after fit seeded Keras: reproducible
+        else:
+            original = self.getModel()
         if not (self.isDefined(self.frozenLayers) or self.isDefined(self.trainableLayers)):
-            return self.getModel()
-        original = self.getModel()
+            return original
         # A copy: the user's model keeps its own trainable flags.
         model = model_from_bytes(model_to_bytes(original), modules=custom_modules(original))
         if self.isDefined(self.trainableLayers):

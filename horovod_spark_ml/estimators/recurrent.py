@@ -116,7 +116,8 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
                  bidirectional=False, dropout=0.0, recurrentDropout=0.0, maxLength=None, truncateFrom="start",
                  labelPerStep=False, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
                  validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)
@@ -189,7 +190,8 @@ class LSTMRegressor(_RecurrentEstimator, _LSTMRegressorParams):
                  maxLength=None, truncateFrom="start", labelPerStep=False, optimizer="adam", learningRate=0.001,
                  batchSize=32, epochs=10, numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None,
                  storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)

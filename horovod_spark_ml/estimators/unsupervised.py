@@ -53,7 +53,8 @@ class Autoencoder(HorovodEstimator, _AutoencoderParams):
                  tiedWeights=False, denoising=0.0, sparsity=0.0, optimizer="adam", learningRate=0.001, batchSize=32,
                  epochs=10, numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None,
                  verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)
@@ -142,7 +143,8 @@ class RBM(HorovodEstimator, _RBMParams):
     def __init__(self, *, featuresCol="features", featuresCols=None, outputCol="hidden", hiddenUnits=64,
                  visibleType="binary", cdSteps=1, optimizer="sgd", learningRate=0.05, batchSize=32, epochs=10,
                  numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None):
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
         self.setParams(**self._input_kwargs)

@@ -31,6 +31,13 @@ to the driver, and runs the Python of its own executor:
   ``PYSPARK_PYTHON=./environment/bin/python``). They now run the Python of the
   executor that starts them.
 
+A rank's output reached the driver in 64 KiB bursts, in practice often only
+when the rank ended, so the per-epoch lines came all at once at the end; it
+now comes as it is written. And when a rank's task goes away (its process
+killed, its executor lost), the driver's threads that forward its output
+printed a ``ConnectionRefusedError`` traceback each; they now end quietly, and
+the launcher says what was lost.
+
 When Horovod's Spark job fails, its thread printed a Java stack trace to
 stderr (for a rank's death, a screenful about the job being cancelled). The
 error is now kept for the launcher (:func:`spark_job_error`), which says in
@@ -76,10 +83,13 @@ def patched_horovod_spark():
     global _open_runs
     import horovod.runner.gloo_run as gloo_run
     import horovod.spark.runner as runner
+    from horovod.runner.common.service import task_service
     with _lock:
         if _open_runs == 0:
             _horovods.update(make_mapper=runner._make_mapper, register_shutdown_event=gloo_run.register_shutdown_event,
-                             spark_gloo_run=runner.gloo_run, make_spark_thread=runner._make_spark_thread)
+                             spark_gloo_run=runner.gloo_run, make_spark_thread=runner._make_spark_thread,
+                             stream_command_output=task_service.BasicTaskClient.stream_command_output)
+            task_service.BasicTaskClient.stream_command_output = _stream_command_output_ending_quietly
             runner._make_mapper = _prompt_mapper(runner._make_mapper)
             runner._make_spark_thread = _spark_thread_keeping_its_error
             runner.gloo_run = _gloo_run_towards_driver
@@ -96,7 +106,54 @@ def patched_horovod_spark():
                 runner.gloo_run = _horovods["spark_gloo_run"]
                 runner._make_spark_thread = _horovods["make_spark_thread"]
                 gloo_run.register_shutdown_event = _horovods["register_shutdown_event"]
+                task_service.BasicTaskClient.stream_command_output = _horovods["stream_command_output"]
                 del socketserver.ThreadingTCPServer.serve_forever
+
+
+def _stream_command_output_ending_quietly(client, stdout=None, stderr=None):
+    """Horovod's threads that forward a rank's output to the driver: line by line as it comes, and ending
+    without a traceback when the rank's task is gone (its process or executor lost), which the launcher
+    reports in its own words."""
+    from horovod.runner.common.service.task_service import StreamCommandStdErrRequest, StreamCommandStdOutRequest
+    from horovod.runner.util.threads import in_thread
+
+    def send(request, stream):
+        try:
+            _stream_as_it_comes(client, request, stream)
+        except Exception:  # noqa: BLE001 -- the task's service is gone, and with it the output
+            try:
+                client.abort_command()
+            except Exception:  # noqa: BLE001
+                pass
+
+    return (in_thread(send, (StreamCommandStdOutRequest(), stdout)) if stdout else None,
+            in_thread(send, (StreamCommandStdErrRequest(), stderr)) if stderr else None)
+
+
+def _stream_as_it_comes(client, request, stream):
+    """Horovod's ``BasicClient._send_one`` for a streamed answer, passing on each chunk as it arrives.
+
+    Horovod copies the answer with a buffered ``read(65536)``, which waits for 64 KiB or the end: a rank's
+    output reached the driver in bursts, often only when the rank ended. ``read1`` returns what has come.
+    """
+    import codecs
+    from horovod.runner.common.util.network import AckStreamResponse
+    address = list(client.addresses().values())[0][0]
+    for attempt in range(client._attempts):
+        try:
+            sock = socket.create_connection(address)
+            break
+        except OSError:
+            if attempt == client._attempts - 1:
+                raise
+    with sock, sock.makefile("rb") as rfile, sock.makefile("wb") as wfile:
+        client._wire.write(request, wfile)
+        if not isinstance(client._wire.read(rfile), AckStreamResponse):
+            return
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        while chunk := rfile.read1(1 << 16):
+            stream.write(decoder.decode(chunk))
+        stream.write(decoder.decode(b"", final=True))
 
 
 def spark_job_error():

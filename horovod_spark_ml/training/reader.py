@@ -28,7 +28,7 @@ _ALIGNMENT = 64  # bytes; TensorFlow shares only memory aligned like its own
 _CACHED_ORDER = 256  # cached Petastorm batches (row groups) of images are reordered within this window on each replay
 
 
-def read_ahead(urls, *, rank, size, inputs, targets, images=None):
+def read_ahead(urls, *, rank, size, inputs, targets, images=None, weight=None):
     """Start reading the rank's shard in a thread, if :func:`open_dataset` will hold it in memory.
 
     Returns a future of it, for ``open_dataset(ahead=...)``, or ``None`` for a
@@ -39,14 +39,14 @@ def read_ahead(urls, *, rank, size, inputs, targets, images=None):
         return None
     pool = ThreadPoolExecutor(1, thread_name_prefix="read-ahead")
     try:
-        return pool.submit(_read_shard, urls, rank, size, _columns(inputs, targets, images))
+        return pool.submit(_read_shard, urls, rank, size, _columns(inputs, targets, images, weight))
     finally:
         pool.shutdown(wait=False)
 
 
 @contextmanager
 def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed, images=None,
-                 corrupt_counter=None, ahead=None, first_batch=0):
+                 corrupt_counter=None, ahead=None, first_batch=0, weight=None):
     """Yield an endless dataset of ``(inputs, targets)`` batches (inputs only without targets).
 
     ``inputs`` and ``targets`` are lists of :class:`.layout.Field`. Rows come
@@ -56,16 +56,17 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     :class:`.image_decoding.ImageSpec`) decodes image rows instead, with
     augmentation when shuffling (training); undecodable images are counted in
     ``corrupt_counter`` (a ``tf.Variable``). ``ahead`` is :func:`read_ahead`'s
-    future for the same shard, if it was started. ``first_batch`` resumes the
+    future for the same shard, if it was started. ``weight`` names a staged column of per-row sample
+    weights, which then comes third in each batch. ``first_batch`` resumes the
     sequence of batches where a run that had served that many stopped: exactly,
     for a shard held in memory; a streamed shard instead starts a new order,
     seeded by it.
     """
-    columns = _columns(inputs, targets, images)
+    columns = _columns(inputs, targets, images, weight)
     fits = _fits(urls, size)
     if _held_in_memory(images, fits):
         values = ahead.result() if ahead else _read_shard(urls, rank, size, columns)
-        yield _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch)
+        yield _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch, weight)
         return
     seed += first_batch
     import tensorflow as tf
@@ -81,7 +82,7 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
             cached = batches.cache()
             batches = cached.concatenate(cached.shuffle(_CACHED_ORDER, seed=seed).repeat())
         if images is None:
-            dataset = _tensor_rows(batches, inputs, targets)
+            dataset = _tensor_rows(batches, inputs, targets, weight)
             if shuffle:
                 dataset = dataset.shuffle(_SHUFFLE_ROWS, seed=seed)
         else:
@@ -92,8 +93,10 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
         reader.join()
 
 
-def _columns(inputs, targets, images):
+def _columns(inputs, targets, images, weight=None):
     columns = list(dict.fromkeys(f.column for f in [*inputs, *targets]))  # an autoencoder's target is its input
+    if weight:
+        columns.append(weight)
     if images is not None and images.kind == "struct":
         from ..data.image_decoding import CHANNELS, HEIGHT, WIDTH
         columns += [HEIGHT, WIDTH, CHANNELS]
@@ -152,7 +155,7 @@ def _aligned(length, dtype):
     return buffer[start:start + size].view(dtype)
 
 
-def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch=0):
+def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch=0, weight=None):
     """An endless dataset of batches gathered from in-memory ``values``, a new (seeded) row order every pass.
 
     A pass leaves out its last, partial batch; a shard smaller than a batch is
@@ -160,7 +163,6 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first
     sequence comes first: the passes' orders depend only on their number.
     """
     import tensorflow as tf
-    from ..data.layout import assemble
     rows = len(next(iter(values.values())))
     repeats = -(-batch_size // rows)
     batches = rows * repeats // batch_size
@@ -173,9 +175,7 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first
         return tf.reshape(tf.concat(parts, 0)[:batches * batch_size], (batches, batch_size))
 
     def gather(index, data):
-        batch = {column: tf.gather(value, index) for column, value in data.items()}
-        x = assemble(inputs, batch, tf.reshape)
-        return (x, assemble(targets, batch, tf.reshape)) if targets else x
+        return _example(inputs, targets, weight, {column: tf.gather(value, index) for column, value in data.items()})
 
     indices = tf.data.Dataset.counter(first_batch // batches).map(order).unbatch().skip(first_batch % batches)
     data = tf.data.Dataset.from_tensors({column: _shared_tensor(value) for column, value in values.items()}).repeat()
@@ -191,16 +191,22 @@ def _shared_tensor(array):
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
-def _tensor_rows(batches, inputs, targets):
-    import tensorflow as tf
-    from ..data.layout import assemble
-
+def _tensor_rows(batches, inputs, targets, weight=None):
     def to_example(batch):
-        values = batch._asdict()
-        x = assemble(inputs, values, tf.reshape)
-        return (x, assemble(targets, values, tf.reshape)) if targets else x
+        return _example(inputs, targets, weight, batch._asdict())
 
     return batches.map(to_example).unbatch()
+
+
+def _example(inputs, targets, weight, values):
+    """What Keras trains on, from a batch of column values: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``."""
+    import tensorflow as tf
+    from ..data.layout import assemble
+    x = assemble(inputs, values, tf.reshape)
+    if not targets:
+        return x
+    y = assemble(targets, values, tf.reshape)
+    return (x, y, values[weight]) if weight else (x, y)
 
 
 def _image_rows(batches, spec, shuffle, seed, corrupt_counter):

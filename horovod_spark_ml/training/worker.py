@@ -52,6 +52,7 @@ class TrainingJob:
     run_url: str = None  # the run's folder, where rank 0 writes a checkpoint after every epoch
     resume: object = None  # the checkpoints.Checkpoint to start from, or None for a fresh start
     log_dir: str = ""  # where rank 0 writes TensorBoard event files ("" for none)
+    weight: str = None  # the staged column of per-row sample weights (weightCol), or None
 
 
 def train(job):
@@ -108,7 +109,7 @@ def _read_ahead(job):
     if "HOROVOD_RANK" not in os.environ:
         return None, None
     read = dict(rank=int(os.environ["HOROVOD_RANK"]), size=int(os.environ["HOROVOD_SIZE"]), inputs=job.inputs,
-                targets=job.targets, images=job.input_spec)
+                targets=job.targets, images=job.input_spec, weight=job.weight)
     return tuple(read_ahead(urls, **read) if urls else None for urls in (job.train_urls, job.val_urls))
 
 
@@ -134,7 +135,8 @@ def _train(job, ahead, spark_gpus):
     model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     model.compile(optimizer=distributed_optimizer(_optimizer(job.optimizer, job.learning_rate)),
                   loss=_deserialize(job.loss), loss_weights=job.loss_weights,
-                  metrics=_deserialize(job.metrics) or None,  # [] would still expect a target per output
+                  # [] would still expect a target per output; with sample weights, the metrics weigh them too
+                  **{"weighted_metrics" if job.weight else "metrics": _deserialize(job.metrics) or None},
                   jit_compile=False)
     if resume:
         restore(model, resume, job.custom_modules)  # every rank reads the same checkpoint
@@ -145,7 +147,7 @@ def _train(job, ahead, spark_gpus):
     corrupt = tf.Variable(0, dtype=tf.int64, trainable=False)
     steps = max(1, math.ceil(job.train_rows / (job.batch_size * size)))
     read = dict(rank=rank, size=size, batch_size=job.batch_size, inputs=job.inputs, targets=job.targets,
-                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt)
+                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt, weight=job.weight)
     callbacks = [MetricAverager()]
     if job.input_spec is not None and job.input_spec.kind == "encoded":
         callbacks.insert(0, CountReporter(corrupt, "corrupt_images"))
