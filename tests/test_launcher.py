@@ -123,3 +123,11 @@ def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reas
     assert lost == ("rank 1 (on host w1 (10.0.0.11), pid 7, /env/python) ended without a word (Spark: "
                     "ExecutorLostFailure (executor 0 exited caused by one of the running tasks) Reason: Command "
                     "exited with code 137, on 10.0.0.11 executor 0)")
+
+
+def test_a_spark_job_that_horovod_cancelled_adds_no_spark_reason_to_the_lost_line():
+    from horovod_spark_ml.training.launcher import _lost_task
+    cancelled = RuntimeError("An error occurred while calling z:org.apache.spark.api.python.PythonRDD."
+                             "collectAndServe.\n: org.apache.spark.SparkException: Job 7 cancelled part of "
+                             "cancelled job group horovod.spark.run.1\n\tat org.apache...")
+    assert _lost_task(cancelled) == ""

@@ -194,12 +194,17 @@ def spark_failure(error):
 
 def _lost_task(spark_error):
     """Why Spark's task failed, e.g. ``ExecutorLostFailure (executor 0 exited ...) Reason: Command exited with
-    code 137, on 10.0.0.12 executor 0``, else the first line that :func:`spark_failure` picks."""
+    code 137, on 10.0.0.12 executor 0``; ``""`` when the job only ended because Horovod cancelled it (as it
+    does once a rank is gone: Spark then says nothing about the loss)."""
     text = str(spark_error)
     lost = re.search(r"most recent failure: Lost task \S+ in stage \S+ \(TID \d+\) \(([^)]*)\): ([^\n]*)", text)
     if lost:
         return f"{lost.group(2).strip()}, on {lost.group(1)}"
-    return (spark_failure(spark_error).splitlines() or [""])[0]
+    executor = re.search(r"ExecutorLostFailure[^\n]*", text)
+    if executor:
+        return executor.group(0).strip()
+    why = [line for line in spark_failure(spark_error).splitlines() if not line.startswith("An error occurred")]
+    return "" if "cancelled" in text or not why else why[0]
 
 
 def _signal_of(code):
