@@ -85,8 +85,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
         keras_model = self._build_keras_model(info, features, dataset)
         loss, metrics = self._loss_and_metrics(info)
-        run = open_run(store, self._optional(self.runId),
-                       self._run_description(info, keras_model))
+        params = self._run_params()
+        run = open_run(store, self._optional(self.runId), self._run_description(info, keras_model, params))
 
         columns = self._staged_columns(dataset, features, label_cols, info) + roles.staged_columns(
             self._optional(self.weightCol), self._optional(self.validationIndicatorCol))
@@ -106,7 +106,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                           inputs=features.fields(keras_model), targets=self._target_fields(info, keras_model),
                           custom_modules=custom_modules(keras_model), input_spec=features.spec,
                           log_dir=local_or_url(self.getLogDir()), weight=roles.weight)
-        with tracking(self._mlflow_setting(), {**self._run_params(), "runId": run.run_id}) as mlflow_run:
+        with tracking(self._mlflow_setting(), {**params, "runId": run.run_id}) as mlflow_run:
             result = train_run(run, job, num_proc=num_proc, max_retries=self.getMaxRetries(),
                                verbose=self.getVerbose(), on_epoch=mlflow_run and mlflow_run.log_epoch)
             model = self._create_model(result["model"], result["history"], info)
@@ -129,9 +129,9 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         params = {p.name: v for p, v in self.extractParamMap().items() if p.name not in self._unsaved_params}
         return json.loads(json.dumps(params, default=str))
 
-    def _run_description(self, info, keras_model):
+    def _run_description(self, info, keras_model, params):
         """What a run started with, to check a resumption against (see :mod:`.runs`)."""
-        return {"estimator": f"{type(self).__module__}.{type(self).__name__}", "params": self._run_params(),
+        return {"estimator": f"{type(self).__module__}.{type(self).__name__}", "params": params,
                 "rows": info.rows, "weights": [list(map(int, w.shape)) for w in keras_model.weights]}
 
     def _num_proc(self, dataset):

@@ -17,20 +17,18 @@ _COUNTS = {"corrupt_images"}  # logged counts, printed as integers
 
 
 class ProgressPrinter(keras.callbacks.Callback):
-    """Prints one marked JSON line per epoch and keeps each epoch's seconds."""
+    """Prints one marked JSON line per epoch, with the epoch's seconds."""
 
     def __init__(self, epochs):
         super().__init__()
         self.epochs = epochs
         self.started = None
-        self.seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.time()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.time() - self.started)
-        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(self.seconds[-1], 3)}
+        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(time.time() - self.started, 3)}
         record.update({k: float(v) for k, v in (logs or {}).items()})
         print(EPOCH_MARKER + json.dumps(record), flush=True)
 

@@ -47,10 +47,9 @@ def new_run_id():
 
 @dataclass(frozen=True)
 class Run:
-    """A run's id and folder (as the driver and the ranks read it), and what it started with."""
+    """A run's id and its folder, as the driver and the ranks read it."""
     run_id: str
     url: str
-    description: dict
 
     def result(self):
         """The finished run's ``(model bytes, result dict)``, or ``None`` while it is not finished."""
@@ -72,7 +71,7 @@ def open_run(store, run_id, description):
     elif not _ID.match(run_id):
         raise InputError(f"runId '{run_id}' is invalid: use letters, digits, '.', '_' and '-' (at most 128, "
                          "starting with a letter or digit); it names a folder under storePath")
-    run = Run(run_id, f"{store.read_url}/{RUNS}/{run_id}", description)
+    run = Run(run_id, f"{store.read_url}/{RUNS}/{run_id}")
     started = read_json(f"{run.url}/run.json")
     if started is None:
         write_json(f"{run.url}/run.json", description)
