@@ -56,6 +56,7 @@ class _DBNEstimator(HorovodEstimator):
 
     def _build_keras_model(self, info, features, dataset):
         output_dim = info.num_classes if info.label_kind == "class" else info.num_targets
+        self._pretraining_history = []
         if self.getPretrainEpochs() == 0:
             return build_mlp(info.num_features, self.getHiddenLayers(), output_dim, activation="sigmoid",
                              dropout=self.getDropout())
@@ -80,9 +81,7 @@ class _DBNEstimator(HorovodEstimator):
             layer_input = rbm.transform(layer_input).select(F.col(f"{column}_{i}").alias(column))
         return rbms, history
 
-    def _fit(self, dataset):
-        self._pretraining_history = []
-        model = super()._fit(dataset)
+    def _fitted(self, model):
         model.pretrainingHistory = self._pretraining_history
         return model
 

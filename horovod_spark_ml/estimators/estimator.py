@@ -20,10 +20,9 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import IntegralType
 
 from ..errors import InputError
-from ..training.executor_check import check_executors
 from ..keras_bytes import custom_modules, model_to_bytes
-from ..training.runs import open_run, train_run
-from ..training.tracking import check_tracking, tracking
+from ..training.runs import open_run
+from ..training.tracking import check_tracking
 from ..data.layout import Field
 from ..params import FeatureParams, TrainingParams
 from ..persistence import KerasPersistence
@@ -32,6 +31,7 @@ from ..data.staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
 from ..data.store import local_or_url
 from ..data.row_roles import check_row_roles
 from ..training.worker import TrainingJob
+from .fit_together import FitPlan, ModelsInTurn, fit_together
 
 
 class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistence):
@@ -63,12 +63,34 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     def _create_model(self, model_bytes, history, info):
         raise NotImplementedError
 
+    def _fitted(self, model):
+        """The fitted model, with anything a subclass adds that the training result does not hold."""
+        return model
+
     def setParams(self, **params):
         """Set params by name (the constructor's keyword arguments); returns self."""
         return self._set(**{name: value for name, value in params.items() if value is not None})
 
-    # -- the fit path -----------------------------------------------------------
+    # -- the fit path (see :mod:`.fit_together` for the order) -----------------
     def _fit(self, dataset):
+        [model] = fit_together(dataset, [self])
+        return model
+
+    def fitMultiple(self, dataset, paramMaps):
+        """Fit a model for each param map, those with the same numProc in one Horovod launch.
+
+        Returns an iterator of ``(index, model)``, safe to share between threads,
+        as Spark ML's ``CrossValidator`` and ``TrainValidationSplit`` use it (with
+        any ``parallelism``): the first ``next()`` checks every map, stages the data
+        once, trains every map in turn in one launch, and the calls hand out the
+        models. Each model equals what ``fit`` with that map alone would give.
+        """
+        estimators = [self.copy(param_map) for param_map in paramMaps]
+        labels = [_label(i, len(paramMaps), param_map) for i, param_map in enumerate(paramMaps)]
+        return ModelsInTurn(lambda: fit_together(dataset, estimators, labels), len(paramMaps))
+
+    def _check_fit(self, dataset):
+        """Check this fit's params and input on the driver; return its :class:`.FitPlan` (not yet built)."""
         num_proc = self._check_params(dataset)
         check_tracking(self._mlflow_setting())
         label_cols = self._label_cols()
@@ -78,43 +100,55 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         roles = check_row_roles(dataset, weight_col=self._optional(self.weightCol),
                                 indicator_col=self._optional(self.validationIndicatorCol), num_proc=num_proc)
         self._check_validation_rows(info, num_proc)
-        store = prepare_store(self.getStorePath())
-        check_executors(dataset.sparkSession, num_proc, store.read_url)
-
-        import keras
-        keras.utils.set_random_seed(self.getSeed())  # reproducible initial weights
-        keras_model = self._build_keras_model(info, features, dataset)
-        loss, metrics = self._loss_and_metrics(info)
-        params = self._run_params()
-        run = open_run(store, self._optional(self.runId), self._run_description(info, keras_model, params))
-
         columns = self._staged_columns(dataset, features, label_cols, info) + roles.staged_columns(
             self._optional(self.weightCol), self._optional(self.validationIndicatorCol))
-        staged = stage(features.usable_rows(dataset), columns, num_proc=num_proc,
-                       validation_split=self.getValidationSplit(), validation_indicator=roles.validation,
-                       seed=self.getSeed(), store=store, row_group_bytes=self._row_group_bytes())
-        if staged.val_urls is not None and staged.val_rows < num_proc:
+        return FitPlan(estimator=self, num_proc=num_proc, info=info, features=features, roles=roles,
+                       store=prepare_store(self.getStorePath()), rows=features.usable_rows(dataset), columns=columns)
+
+    def _build(self, plan, dataset):
+        """Build the Keras model to train (seeded, so its initial weights are reproducible) and open its run."""
+        import keras
+        keras.utils.set_random_seed(self.getSeed())
+        plan.keras_model = self._build_keras_model(plan.info, plan.features, dataset)
+        plan.params = self._run_params()
+        plan.run = open_run(plan.store, self._optional(self.runId),
+                            self._run_description(plan.info, plan.keras_model, plan.params))
+
+    def _stage(self, plan):
+        """Write the plan's rows to the store (:func:`.stage`) and return the staged data."""
+        staged = stage(plan.rows, plan.columns, num_proc=plan.num_proc, validation_split=self.getValidationSplit(),
+                       validation_indicator=plan.roles.validation, seed=self.getSeed(), store=plan.store,
+                       row_group_bytes=self._row_group_bytes())
+        if staged.val_urls is not None and staged.val_rows < plan.num_proc:
             raise InputError(f"validationSplit={self.getValidationSplit()} left {staged.val_rows} validation rows, "
-                             f"fewer than numProc={num_proc}; raise validationSplit or set it to 0")
-        job = TrainingJob(model_bytes=model_to_bytes(keras_model), loss=loss, metrics=metrics,
-                          loss_weights=self._loss_weights(),
-                          optimizer=self.getOptimizer(), learning_rate=self.getLearningRate(),
-                          batch_size=self.getBatchSize(), epochs=self.getEpochs(),
-                          early_stopping_patience=self.getEarlyStoppingPatience(), seed=self.getSeed(),
-                          train_urls=staged.train_urls, train_rows=staged.train_rows,
-                          val_urls=staged.val_urls, val_rows=staged.val_rows,
-                          inputs=features.fields(keras_model), targets=self._target_fields(info, keras_model),
-                          custom_modules=custom_modules(keras_model), input_spec=features.spec,
-                          log_dir=local_or_url(self.getLogDir()), weight=roles.weight)
-        with tracking(self._mlflow_setting(), {**params, "runId": run.run_id}) as mlflow_run:
-            result = train_run(run, job, num_proc=num_proc, max_retries=self.getMaxRetries(),
-                               verbose=self.getVerbose(), on_epoch=mlflow_run and mlflow_run.log_epoch)
-            model = self._create_model(result["model"], result["history"], info)
-            model.epochSeconds = result["epoch_seconds"]
-            model = self._copyValues(model)._set(runId=run.run_id)
-            if mlflow_run:
-                mlflow_run.log_model(model)
-        return model
+                             f"fewer than numProc={plan.num_proc}; raise validationSplit or set it to 0")
+        return staged
+
+    def _staging_key(self, plan):
+        """Equal for two plans exactly when :meth:`_stage` would write the same data for both."""
+        return (plan.rows.semanticHash(), tuple(str(c) for c in plan.columns), plan.num_proc, plan.store.read_url,
+                self.getValidationSplit(), plan.roles.validation, self.getSeed(), self._row_group_bytes())
+
+    def _job(self, plan, staged, label):
+        loss, metrics = self._loss_and_metrics(plan.info)
+        keras_model = plan.keras_model
+        return TrainingJob(model_bytes=model_to_bytes(keras_model), loss=loss, metrics=metrics,
+                           loss_weights=self._loss_weights(),
+                           optimizer=self.getOptimizer(), learning_rate=self.getLearningRate(),
+                           batch_size=self.getBatchSize(), epochs=self.getEpochs(),
+                           early_stopping_patience=self.getEarlyStoppingPatience(), seed=self.getSeed(),
+                           train_urls=staged.train_urls, train_rows=staged.train_rows,
+                           val_urls=staged.val_urls, val_rows=staged.val_rows,
+                           inputs=plan.features.fields(keras_model),
+                           targets=self._target_fields(plan.info, keras_model),
+                           custom_modules=custom_modules(keras_model), input_spec=plan.features.spec,
+                           log_dir=local_or_url(self.getLogDir()), weight=plan.roles.weight, label=label)
+
+    def _model(self, plan, result):
+        """The fitted Spark ML Model for a trained plan's result."""
+        model = self._create_model(result["model"], result["history"], plan.info)
+        model.epochSeconds = result["epoch_seconds"]
+        return self._copyValues(model)._set(runId=plan.run.run_id)
 
     def _mlflow_setting(self):
         return self._optional(self.mlflowLogging)
@@ -195,6 +229,12 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
             else:
                 label = F.col(label_cols[0]).cast("float")
         return [label.alias(LABEL)]
+
+
+def _label(index, count, param_map):
+    """How a param map is named in progress and errors: ``param map 2 of 4 (learningRate=0.01, epochs=5)``."""
+    values = ", ".join(f"{param.name}={json.dumps(value, default=str)}" for param, value in param_map.items())
+    return f"param map {index + 1} of {count}" + (f" ({values})" if values else "")
 
 
 class HorovodClassifier(HorovodEstimator):

@@ -14,6 +14,8 @@ while writing leaves a folder that :func:`latest_checkpoint` ignores. Every
 rank reads the checkpoint it resumes from (the store is shared), so all start
 from the same weights, optimizer state and counters. Arrays are stored with
 ``numpy.savez`` and read with ``allow_pickle=False``: nothing is unpickled.
+When the run has trained its last epoch, rank 0 writes its result next to
+them (:func:`write_result`): ``model.keras``, then ``result.json``.
 
 Example (the driver)::
 
@@ -55,6 +57,18 @@ def latest_checkpoint(run_url):
         if state is not None:
             return Checkpoint(url, epoch, state)
     return None
+
+
+def write_result(run_url, model_bytes, result):
+    """Store a finished run's trained model and ``result`` (history, epoch seconds); ``result.json`` last."""
+    write_bytes(f"{run_url}/model.keras", model_bytes)
+    write_json(f"{run_url}/result.json", result)
+
+
+def read_result(run_url):
+    """A finished run's ``{"model": bytes, "history": ..., "epoch_seconds": ...}``, or ``None`` if unfinished."""
+    result = read_json(f"{run_url}/result.json")
+    return None if result is None else {"model": read_bytes(f"{run_url}/model.keras"), **result}
 
 
 def _epoch_of(name):

@@ -9,15 +9,14 @@ out of memory, a native abort). Horovod stops the other ranks when one exits,
 so a failure never leaves ``fit`` hanging. A failure that a relaunch may get
 past (a rank killed, as the out-of-memory killer does; an executor or its
 host lost) is marked so (:attr:`TrainingError.lost`); one that would happen
-again (a Python error in a rank) is not.
+again (a Python error in a rank) is not. When one launch trains several jobs
+(the param maps of ``fitMultiple``), the progress and the error name the job.
 
 Example::
 
-    >>> result = run_training(job, num_proc=2, verbose=1)
+    >>> run_training([job], num_proc=2, verbose=1)   # rank 0 writes the result to job.run_url
     epoch 1/10  loss 1.2031  accuracy 0.6875  (0.9 s)
     ...
-    >>> result["history"]["loss"][-1]
-    0.0912
 """
 import collections
 import json
@@ -30,7 +29,7 @@ from ..errors import TrainingError
 from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, spark_job_error
 from .progress import EPOCH_MARKER, format_epoch
 from ..quiet_tensorflow import NOISE
-from .worker import ERROR_MARKER, RANK_MARKER, train
+from .worker import ERROR_MARKER, JOB_MARKER, RANK_MARKER, train
 
 _PEER_LOST = re.compile(r"Horovod has been shut down|Connection closed by peer|Connection reset by peer")
 # A process killed by one of these was ended from outside (or by the out-of-memory killer); a relaunch may
@@ -43,8 +42,8 @@ _TAIL_LINES = 15
 _RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
-def run_training(job, num_proc, verbose=1, out=None, on_epoch=None):
-    """Train ``job`` on ``num_proc`` ranks; return rank 0's result (trained model bytes and history).
+def run_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
+    """Train each of ``jobs`` in turn in one launch of ``num_proc`` ranks (rank 0 stores each result).
 
     ``on_epoch`` is called with each epoch's record (``{"epoch": 3, "loss": ...}``) as rank 0 reports it.
     """
@@ -52,14 +51,15 @@ def run_training(job, num_proc, verbose=1, out=None, on_epoch=None):
     output = RankOutput(verbose, out or sys.stdout, on_epoch)
     try:
         with patched_horovod_spark():
-            results = horovod.spark.run(train, args=(job,), num_proc=num_proc, env=dict(_RANK_ENV),
-                                        stdout=output, stderr=output, verbose=1 if verbose >= 2 else 0,
-                                        executable=EXECUTOR_PYTHON)
+            horovod.spark.run(train, args=(jobs,), num_proc=num_proc, env=dict(_RANK_ENV), stdout=output,
+                              stderr=output, verbose=1 if verbose >= 2 else 0, executable=EXECUTOR_PYTHON)
     except Exception as e:
-        raise TrainingError(*output.failure(e, spark_job_error())) from e
+        message, lost = output.failure(e, spark_job_error())
+        if output.job:
+            message, lost = f"{output.job}: {message}", lost and f"{lost} during {output.job}"
+        raise TrainingError(message, lost) from e
     finally:
         output.flush()
-    return results[0]
 
 
 class RankOutput:
@@ -71,6 +71,7 @@ class RankOutput:
         self.on_epoch = on_epoch
         self.failures = {}  # rank -> the traceback its Python reported
         self.ranks = {}  # rank -> where it runs, as the rank reported it
+        self.job = None  # the label of the job the ranks are training, when one launch trains several
         self.stderr = collections.defaultdict(lambda: collections.deque(maxlen=_TAIL_LINES))
         self._partial = ""
         self._lock = threading.Lock()
@@ -100,6 +101,11 @@ class RankOutput:
             self.ranks[where["rank"]] = where
             if self.verbose >= 1:
                 self.out.write(f"rank {where['rank']} of {where['size']}: {_where(where)}\n")
+        elif text.startswith(JOB_MARKER):
+            label = text[len(JOB_MARKER):]
+            if label != self.job and self.verbose >= 1:
+                self.out.write(label + "\n")
+            self.job = label
         elif text.startswith(EPOCH_MARKER):
             record = json.loads(text[len(EPOCH_MARKER):])
             if self.verbose >= 1:

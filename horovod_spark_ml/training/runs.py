@@ -8,7 +8,7 @@ once finished, ``model.keras`` and ``result.json``. Generated ids are unique
 folder.
 
 - **Relaunch.** When the ranks are lost (a rank killed, an executor or its
-  host gone), :func:`train_run` launches them again from the newest
+  host gone), :func:`train_runs` launches them again from the newest
   checkpoint, up to ``maxRetries`` times, saying in one line what was lost and
   from which epoch it resumes. Errors that would happen again (a layer that
   raises, bad data) are raised at once.
@@ -21,7 +21,7 @@ folder.
 Example::
 
     >>> run = open_run(store, None, {"estimator": "MLPClassifier", "params": {...}, "rows": 1797})
-    >>> result = train_run(run, job, num_proc=2, max_retries=2, verbose=1)
+    >>> [result] = train_runs([run], [job], num_proc=2, max_retries=2, verbose=1)
     rank 1 (on host w2 (10.0.0.12), pid 812, ...) was killed by SIGKILL (...); resuming from epoch 3 of 6 (retry 1 of 2)
 """
 import re
@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass, replace
 
 from ..errors import InputError, TrainingError
-from .checkpoints import latest_checkpoint, read_bytes, read_json, write_bytes, write_json
+from .checkpoints import latest_checkpoint, read_json, read_result, write_json
 from .launcher import run_training
 
 RUNS = "runs"
@@ -52,13 +52,8 @@ class Run:
     url: str
 
     def result(self):
-        """The finished run's ``(model bytes, result dict)``, or ``None`` while it is not finished."""
-        result = read_json(f"{self.url}/result.json")
-        return None if result is None else (read_bytes(f"{self.url}/model.keras"), result)
-
-    def finish(self, result):
-        write_bytes(f"{self.url}/model.keras", result["model"])
-        write_json(f"{self.url}/result.json", {k: v for k, v in result.items() if k != "model"})
+        """The finished run's ``{"model": bytes, "history": ..., "epoch_seconds": ...}``, or ``None``."""
+        return read_result(self.url)
 
 
 def open_run(store, run_id, description):
@@ -97,32 +92,53 @@ def _check_same(run_id, started, now):
                          "a new run")
 
 
-def train_run(run, job, *, num_proc, max_retries, verbose=1, on_epoch=None, out=None):
-    """Train ``job`` as ``run``: from its newest checkpoint, relaunching after lost ranks; return the result."""
+def train_runs(runs, jobs, *, num_proc, max_retries, verbose=1, on_epoch=None, out=None):
+    """Train each job as its run, all in one launch of ``num_proc`` ranks; return their results, in order.
+
+    Each job starts from its run's newest checkpoint; a run that finished
+    before is not trained again. After lost ranks, the runs not yet finished
+    are launched again, each from its newest checkpoint.
+    """
     out = out or sys.stdout
-    job = replace(job, run_url=run.url)
-    finished = run.result()
-    checkpoint = latest_checkpoint(run.url)
-    if finished is not None and (checkpoint is None or checkpoint.state.get("stopped")
-                                 or checkpoint.epoch >= job.epochs):
-        _say(out, verbose, f"run {run.run_id} finished before: its model is returned without training (delete "
-                           f"{run.url} to train it anew)")
-        return {"model": finished[0], **finished[1]}
-    if checkpoint is not None:
-        _say(out, verbose, f"run {run.run_id}: resuming from its checkpoint after epoch {checkpoint.epoch} of "
-                           f"{job.epochs}")
+    jobs = [replace(job, run_url=run.url) for run, job in zip(runs, jobs)]
+    for run, job in zip(runs, jobs):
+        _say_where_it_starts(run, job, out, verbose)
     for attempt in range(max_retries + 1):
+        todo = [replace(job, resume=latest_checkpoint(run.url))
+                for run, job in zip(runs, jobs) if not _finished(run, job)]
+        if not todo:
+            break
         try:
-            result = run_training(replace(job, resume=checkpoint), num_proc, verbose, out=out, on_epoch=on_epoch)
+            run_training(todo, num_proc, verbose, out=out, on_epoch=on_epoch)
             break
         except TrainingError as e:
             if e.lost is None or attempt == max_retries:
                 raise
-            checkpoint = latest_checkpoint(run.url)
+            job = next(job for run, job in zip(runs, jobs) if not _finished(run, job))
+            checkpoint = latest_checkpoint(job.run_url)
             start = f"epoch {checkpoint.epoch} of {job.epochs}" if checkpoint else "the start (no epoch had ended)"
             _say(out, verbose, f"{e.lost}; resuming from {start} (retry {attempt + 1} of {max_retries})")
-    run.finish(result)
-    return result
+    return [run.result() for run in runs]
+
+
+def _finished(run, job):
+    """Whether the run holds its trained model for ``job.epochs`` (or stopped early): nothing to train."""
+    if read_json(f"{run.url}/result.json") is None:
+        return False
+    checkpoint = latest_checkpoint(run.url)
+    return checkpoint is None or checkpoint.state.get("stopped") or checkpoint.epoch >= job.epochs
+
+
+def _say_where_it_starts(run, job, out, verbose):
+    which = f" ({job.label})" if job.label else ""
+    if _finished(run, job):
+        _say(out, verbose, f"run {run.run_id}{which} finished before: its model is returned without training "
+                           f"(delete {run.url} to train it anew)")
+        return
+    checkpoint = latest_checkpoint(run.url)
+    if checkpoint is not None:
+        _say(out, verbose, f"run {run.run_id}{which}: resuming from its checkpoint after epoch {checkpoint.epoch} "
+                           f"of {job.epochs}")
 
 
 def _say(out, verbose, line):

@@ -88,6 +88,11 @@ class MlflowRun:
         self.client.log_batch(self.run_id, metrics=[Metric(names.get(k, k), float(v), now, record["epoch"])
                                                     for k, v in record.items() if k not in ("epoch", "epochs")])
 
+    def log_history(self, history, epoch_seconds):
+        """Log a whole fit's epochs at once, as :meth:`log_epoch` would have one by one."""
+        for i, seconds in enumerate(epoch_seconds):
+            self.log_epoch({"epoch": i + 1, "seconds": seconds, **{k: v[i] for k, v in history.items()}})
+
     def log_model(self, model):
         """Log the fitted Spark ML model under ``model/`` of the run."""
         import keras

@@ -1,18 +1,21 @@
-"""What every Horovod rank runs: load the model, train on its shard, and (rank 0) return the result.
+"""What every Horovod rank runs: for each job in turn, load the model, train on its shard, store the result.
 
-The driver sends a :class:`TrainingJob` (plain data and the model as ``.keras``
-bytes). Each rank starts reading its shard of the staged data, then imports
-TensorFlow meanwhile, pins its device, compiles the model with an averaging
-optimizer, starts from rank 0's weights, trains on its shard and averages its
-metrics with the others. Only rank 0 prints progress and returns the trained
-model. TensorFlow is imported only in the rank's functions, so that the read
-can start first. A failure is reported to the driver as one marked
-line on stderr, so ``fit`` can raise with the failing rank's own traceback.
+The driver sends a list of :class:`TrainingJob` (plain data and the model as
+``.keras`` bytes): one for a fit, one per param map for ``fitMultiple``. Each
+rank starts reading its shard of the staged data, then imports TensorFlow
+meanwhile, joins Horovod and pins its device, once. Then for each job it
+compiles the model with an averaging optimizer, starts from rank 0's weights,
+trains on its shard and averages its metrics with the others; rank 0 prints
+progress and writes the trained model and history to the job's run folder
+(:mod:`.runs` reads them back). Jobs that train on the same staged data read it
+once. TensorFlow is imported only in the rank's functions, so that the read
+can start first. A failure is reported to the driver as one marked line on
+stderr, so ``fit`` can raise with the failing rank's own traceback.
 
 Example (what the launcher does)::
 
-    >>> results = horovod.spark.run(train, args=(job,), num_proc=2)
-    >>> results[0]["history"]["loss"]
+    >>> horovod.spark.run(train, args=([job_a, job_b],), num_proc=2)
+    >>> read_json(f"{job_b.run_url}/result.json")["history"]["loss"]
     [0.81, 0.35, ...]
 """
 import atexit
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 
 ERROR_MARKER = "HSM-ERROR "
 RANK_MARKER = "HSM-RANK "
+JOB_MARKER = "HSM-JOB "
 
 
 @dataclass
@@ -53,14 +57,21 @@ class TrainingJob:
     resume: object = None  # the checkpoints.Checkpoint to start from, or None for a fresh start
     log_dir: str = ""  # where rank 0 writes TensorBoard event files ("" for none)
     weight: str = None  # the staged column of per-row sample weights (weightCol), or None
+    label: str = None  # which of several jobs in one launch this is, e.g. "param map 2 of 4 (learningRate=0.01)"
 
 
-def train(job):
-    """Run one rank's training; rank 0 returns the model bytes, history and epoch times, others None."""
+def train(jobs):
+    """Run one rank's training of each job in turn; rank 0 writes each job's result to its run folder."""
     skip_collection_at_exit()
     try:
         spark_gpus = announce()
-        return _train(job, _read_ahead(job), spark_gpus)
+        shards = _Shards()
+        shards.read_ahead(jobs[0])
+        device = _join(spark_gpus)
+        for job in jobs:
+            if job.label and os.environ.get("HOROVOD_RANK", "0") == "0":
+                print(JOB_MARKER + job.label, flush=True)
+            _train(job, shards, device)
     except BaseException:
         import horovod.tensorflow as hvd
         rank = hvd.rank() if hvd.is_initialized() else -1
@@ -98,34 +109,48 @@ def announce():
     return gpus
 
 
-def _read_ahead(job):
-    """Start reading the rank's shards that are read whole, so that TensorFlow's import overlaps the read.
+class _Shards:
+    """The rank's shards of the current job's staged data, read once for all the jobs that train on them."""
 
-    Each takes seconds: 4 s to import, 1-2 s to read 100k x 784 rows.
-    Horovod's gloo launcher gives the rank in the environment before
-    ``hvd.init()``; under another launcher the shards are read when opened.
-    """
-    from .reader import read_ahead
-    if "HOROVOD_RANK" not in os.environ:
-        return None, None
-    read = dict(rank=int(os.environ["HOROVOD_RANK"]), size=int(os.environ["HOROVOD_SIZE"]), inputs=job.inputs,
-                targets=job.targets, images=job.input_spec, weight=job.weight)
-    return tuple(read_ahead(urls, **read) if urls else None for urls in (job.train_urls, job.val_urls))
+    def __init__(self):
+        self.key, self.ahead = None, (None, None)
+
+    def read_ahead(self, job):
+        """Start reading the job's shards that are read whole (unless the last job read the same), and return
+        their futures, ``(train, validation)``.
+
+        Each takes seconds: 4 s to import TensorFlow, 1-2 s to read 100k x 784 rows, so the first job's read
+        starts before the import. Horovod's gloo launcher gives the rank in the environment before
+        ``hvd.init()``; under another launcher the shards are read when opened.
+        """
+        from .reader import read_ahead
+        key = (job.train_urls, job.val_urls, job.inputs, job.targets, job.input_spec, job.weight)
+        if key == self.key or "HOROVOD_RANK" not in os.environ:
+            return self.ahead
+        read = dict(rank=int(os.environ["HOROVOD_RANK"]), size=int(os.environ["HOROVOD_SIZE"]), inputs=job.inputs,
+                    targets=job.targets, images=job.input_spec, weight=job.weight)
+        self.key = key
+        self.ahead = tuple(read_ahead(urls, **read) if urls else None for urls in (job.train_urls, job.val_urls))
+        return self.ahead
 
 
-def _train(job, ahead, spark_gpus):
+def _join(spark_gpus):
+    """Join Horovod and pin this rank's device; return the device's description."""
+    import horovod.tensorflow as hvd
+    hvd.init()
+    from .devices import configure_devices
+    return configure_devices(hvd.local_rank(), hvd.local_size(), spark_gpus)
+
+
+def _train(job, shards, device):
     import horovod.tensorflow as hvd
     import keras
     import tensorflow as tf
-    hvd.init()
-    from .devices import configure_devices
-    device = configure_devices(hvd.local_rank(), hvd.local_size(), spark_gpus)
-
     from .horovod_keras import (CountReporter, MetricAverager, average_non_trainable, broadcast_weights,
                                 distributed_optimizer)
     from ..data.image_decoding import UNDECODABLE, undecodable_message
     from ..keras_bytes import model_from_bytes, model_to_bytes
-    from .checkpoints import Checkpointer, ResumableEarlyStopping, restore
+    from .checkpoints import Checkpointer, ResumableEarlyStopping, restore, write_result
     from .progress import ProgressPrinter
 
     rank, size = hvd.rank(), hvd.size()
@@ -167,17 +192,16 @@ def _train(job, ahead, spark_gpus):
         callbacks.append(ProgressPrinter(job.epochs))
     first_epoch = job.epochs if resume and resume.state.get("stopped") else done
     try:
-        _fit(model, job, read, ahead, steps, callbacks, first_epoch)
+        _fit(model, job, read, shards.read_ahead(job), steps, callbacks, first_epoch)
     except tf.errors.InvalidArgumentError as e:
         if job.input_spec is None or UNDECODABLE not in str(e):
             raise
         raise ValueError(undecodable_message(job.input_spec)) from None
     average_non_trainable(model)
-    if rank != 0:
-        return None
-    plain.set_weights(model.get_weights())
-    return {"model": model_to_bytes(plain), "epoch_seconds": checkpointer.epoch_seconds,
-            "history": checkpointer.history}
+    if rank == 0:
+        plain.set_weights(model.get_weights())
+        write_result(job.run_url, model_to_bytes(plain),
+                     {"epoch_seconds": checkpointer.epoch_seconds, "history": checkpointer.history})
 
 
 def _fit(model, job, read, ahead, steps, callbacks, first_epoch):
