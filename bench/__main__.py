@@ -23,7 +23,7 @@ SIZES = {
                   big_rows=1_000, cnn_rows=4_000, incumbent_predict_rows=2_000, gpu_rows=256),
 }
 THREADS = 2  # the thread budget every side gets: all cores of the 2-core reference machine
-CASES = ("mlp", "recovery", "big_mlp", "cnn", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
+CASES = ("search", "mlp", "recovery", "big_mlp", "cnn", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -72,6 +72,8 @@ def _run(size, work, cases):
 
     spark = local_spark(cores=THREADS, app_name="horovod-spark-ml-bench")
     try:
+        if "search" in cases:
+            figures["search"] = case.model_search(spark, work)
         if "mlp" in cases or "incumbent" in cases:
             df = spark.read.parquet(train_path).cache()
             df.count()

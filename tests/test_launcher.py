@@ -54,10 +54,10 @@ def test_runs_that_overlap_in_threads_leave_horovod_as_it_was():
 def test_a_rank_command_runs_this_hosts_python_over_the_interface_towards_the_driver():
     from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON, rank_command
     command = ("env HOROVOD_RANK=0 HOROVOD_GLOO_RENDEZVOUS_ADDR=127.0.0.1 HOROVOD_GLOO_RENDEZVOUS_PORT=5 "
-               f"HOROVOD_GLOO_IFACE=eth9 NCCL_SOCKET_IFNAME=eth9 {EXECUTOR_PYTHON} -m horovod.spark.task.gloo_exec_fn")
+               f"HOROVOD_GLOO_IFACE=eth9 NCCL_SOCKET_IFNAME=eth9 {EXECUTOR_PYTHON} -m horovod.spark.task.gloo_exec_fn a b")
     rewritten = rank_command(command, python="/opt/env/bin/python")
     assert "HOROVOD_GLOO_IFACE=lo " in rewritten and "NCCL_SOCKET_IFNAME=lo " in rewritten
-    assert rewritten.endswith("/opt/env/bin/python -m horovod.spark.task.gloo_exec_fn")
+    assert rewritten.endswith("/opt/env/bin/python -m horovod_spark_ml.training.warm_ranks a b")
 
 
 def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host():

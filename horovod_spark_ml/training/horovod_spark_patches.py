@@ -75,6 +75,7 @@ _lock = threading.Lock()
 _open_runs = 0
 _horovods = {}  # what the patches replaced
 _spark_job_errors = {}  # the thread that called horovod.spark.run -> its Spark job's exception
+_rank_exits = {}  # the thread that called horovod.spark.run -> [(rank, exit code, time)] as its ranks ended
 
 
 @contextmanager
@@ -82,13 +83,16 @@ def patched_horovod_spark():
     """Patch Horovod's Spark launcher while the block runs (see the module's docstring)."""
     global _open_runs
     import horovod.runner.gloo_run as gloo_run
+    import horovod.spark.gloo_run as spark_gloo_run
     import horovod.spark.runner as runner
     from horovod.runner.common.service import task_service
     with _lock:
         if _open_runs == 0:
             _horovods.update(make_mapper=runner._make_mapper, register_shutdown_event=gloo_run.register_shutdown_event,
                              spark_gloo_run=runner.gloo_run, make_spark_thread=runner._make_spark_thread,
-                             stream_command_output=task_service.BasicTaskClient.stream_command_output)
+                             stream_command_output=task_service.BasicTaskClient.stream_command_output,
+                             exec_command_fn=spark_gloo_run._exec_command_fn)
+            spark_gloo_run._exec_command_fn = _exec_command_fn_keeping_exits
             task_service.BasicTaskClient.stream_command_output = _stream_command_output_ending_quietly
             runner._make_mapper = _prompt_mapper(runner._make_mapper)
             runner._make_spark_thread = _spark_thread_keeping_its_error
@@ -107,6 +111,7 @@ def patched_horovod_spark():
                 runner._make_spark_thread = _horovods["make_spark_thread"]
                 gloo_run.register_shutdown_event = _horovods["register_shutdown_event"]
                 task_service.BasicTaskClient.stream_command_output = _horovods["stream_command_output"]
+                spark_gloo_run._exec_command_fn = _horovods["exec_command_fn"]
                 del socketserver.ThreadingTCPServer.serve_forever
 
 
@@ -159,6 +164,29 @@ def _stream_as_it_comes(client, request, stream):
 def spark_job_error():
     """The exception of the Horovod Spark job that this thread's last run started, if that job failed."""
     return _spark_job_errors.pop(threading.get_ident(), None)
+
+
+def rank_exits():
+    """``[(rank, exit code, time)]`` for each rank of this thread's last run, in the order they ended."""
+    return sorted(_rank_exits.pop(threading.get_ident(), []), key=lambda exit: exit[2])
+
+
+def _exec_command_fn_keeping_exits(*args, **kwargs):
+    """Horovod's function that runs each rank's command and returns its exit code, keeping every rank's.
+
+    Horovod's error names only the rank that ended first; when a rank is
+    killed, a peer that reports the loss can end before it.
+    """
+    exec_command = _horovods["exec_command_fn"](*args, **kwargs)
+    exits = _rank_exits.setdefault(threading.get_ident(), [])
+    exits.clear()
+
+    def exec_command_keeping_exit(command, slot_info, events):
+        code, ended = exec_command(command, slot_info, events)
+        exits.append((slot_info.rank, code, ended))
+        return code, ended
+
+    return exec_command_keeping_exit
 
 
 def _spark_thread_keeping_its_error(spark_context, spark_job_group, driver, result_queue, settings, use_gloo,
@@ -223,8 +251,10 @@ def interface_towards(address):
 
 
 def rank_command(command, python=sys.executable):
-    """The rank's command as this host runs it: its own Python, and gloo on the interface towards the driver."""
-    command = command.replace(shlex.quote(EXECUTOR_PYTHON), shlex.quote(python))
+    """The rank's command as this host runs it: its own Python, started warm (:mod:`.warm_ranks`), and gloo on
+    the interface towards the driver."""
+    from .warm_ranks import warm_command
+    command = warm_command(command.replace(shlex.quote(EXECUTOR_PYTHON), shlex.quote(python)))
     rendezvous = re.search(r"\bHOROVOD_GLOO_RENDEZVOUS_ADDR=(\S+)", command)
     if rendezvous:
         iface = interface_towards(rendezvous.group(1))

@@ -26,7 +26,7 @@ import sys
 import threading
 
 from ..errors import TrainingError
-from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, spark_job_error
+from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, rank_exits, spark_job_error
 from .progress import EPOCH_MARKER, format_epoch
 from ..quiet_tensorflow import NOISE
 from .worker import ERROR_MARKER, JOB_MARKER, RANK_MARKER, train
@@ -38,6 +38,7 @@ _KILLING_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
 _FIRST_EXIT = re.compile(r"Process name: (\d+)\s+Exit code: (-?\d+)")
 _TAIL_LINES = 15
+_RSH_LOST = -1  # the exit code Horovod gives a rank whose task it lost contact with (not a signal)
 # Ranks inherit the executor's environment; these only quiet TensorFlow's C++ start-up chatter.
 _RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
@@ -54,7 +55,7 @@ def run_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
             horovod.spark.run(train, args=(jobs,), num_proc=num_proc, env=dict(_RANK_ENV), stdout=output,
                               stderr=output, verbose=1 if verbose >= 2 else 0, executable=EXECUTOR_PYTHON)
     except Exception as e:
-        message, lost = output.failure(e, spark_job_error())
+        message, lost = output.failure(e, spark_job_error(), rank_exits())
         if output.job:
             message, lost = f"{output.job}: {message}", lost and f"{lost} during {output.job}"
         raise TrainingError(message, lost) from e
@@ -124,25 +125,29 @@ class RankOutput:
         """What the user reads when the run failed: which rank, where, and why."""
         return self.failure(error, spark_error)[0]
 
-    def failure(self, error, spark_error=None):
+    def failure(self, error, spark_error=None, exits=()):
         """``(message, lost)``: what the user reads when the run failed (which rank, where, why), and for a
-        failure that a relaunch may get past, what was lost in one line (else ``None``)."""
-        # Horovod names the rank that ended first. That is the cause, unless it only reported
-        # Horovod's shutdown while another rank's Python raised the error that caused it (both end
-        # within milliseconds, in either order).
-        causes = self._causes()
+        failure that a relaunch may get past, what was lost in one line (else ``None``).
+
+        ``exits`` are ``(rank, exit code, time)`` of every rank as it ended (see
+        :func:`.rank_exits`); without them, the rank that Horovod's error names.
+        """
+        # A rank whose Python raised an error of its own is the cause, whichever rank ended first (one
+        # that only reported Horovod's shutdown can end within milliseconds before it). Else it is a rank
+        # that died without a word from its Python (killed, crashed, exited), ahead of the peers that
+        # reported its loss, even when one of them ended first.
         first_exit = _FIRST_EXIT.search(str(error))
-        if first_exit:
-            rank, code = int(first_exit.group(1)), int(first_exit.group(2))
-            if rank in causes:
-                return self._raised(rank), None
-            if rank in self.failures and not causes:
-                return self._peer_lost(rank, spark_error)
-            if rank not in self.failures and not causes:
-                return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
-                                                if _killed(code) else None)
-        if causes:
-            return self._raised(causes[0]), None
+        exits = [(rank, code) for rank, code, _ in exits if code != 0] or (
+            [(int(first_exit.group(1)), int(first_exit.group(2)))] if first_exit else [])
+        causes = self._causes()
+        first_cause = next((rank for rank, _ in exits if rank in causes), causes[0] if causes else None)
+        if first_cause is not None:
+            return self._raised(first_cause), None
+        died = [(rank, code) for rank, code in exits if rank not in self.failures and code != _RSH_LOST]
+        if died:
+            rank, code = died[0]
+            return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
+                                            if _killed(code) else None)
         if self.failures:
             return self._peer_lost(list(self.failures)[0], spark_error)
         if spark_error is not None:

@@ -1,0 +1,289 @@
+"""Rank processes that start warm: forked from a server on the executor that has TensorFlow imported already.
+
+A rank used to be a fresh Python that imported TensorFlow, Keras and Horovod
+before it could train: 2.5-3 s of every launch on a 2-core machine. Now the
+rank's command runs this module instead of Horovod's ``gloo_exec_fn``, with the
+same arguments. It asks the executor's rank server for a rank process; the
+server, started by the executor's first rank and alive as long as the
+executor's Python daemon, has imported everything a rank needs and forks a
+child for each rank. The child takes over the command's stdin, stdout and
+stderr, environment and working folder, and runs ``gloo_exec_fn`` as the
+command would have. The command stays in place of the rank: it passes on the
+signals it gets, ends with the rank's own exit status (the same signal when
+the rank was killed), and the rank is killed if the command goes away (its
+task or executor lost). Nothing TensorFlow starts at import (threads, CUDA)
+exists yet when the server forks.
+
+Without a server (none can start, or ``HSM_WARM_RANKS=0``), or when asking
+fails, the command runs ``gloo_exec_fn`` itself, as before. Each server
+serves one Python, one package version and one ``PYTHONPATH``: it is found by a
+socket whose name says so, under ``/tmp/hsm-ranks-<uid>``.
+
+Example (what each rank's command becomes)::
+
+    $ HOROVOD_RANK=0 ... python -m horovod_spark_ml.training.warm_ranks <driver addresses> <settings>
+"""
+import fcntl
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+COLD = "horovod.spark.task.gloo_exec_fn"
+WARM = "horovod_spark_ml.training.warm_ranks"
+_START_SECONDS = 120  # how long a rank waits for a server that is starting (its imports take seconds)
+_IDLE_SECONDS = 3600  # a server with no rank to start for this long ends
+# What the server imports, so that a forked rank does not.
+_PRELOAD = ("tensorflow", "keras", "horovod.tensorflow", "horovod.spark.task", "petastorm", "pyarrow.parquet",
+            "horovod_spark_ml.training.worker", "horovod_spark_ml.training.horovod_keras",
+            "horovod_spark_ml.training.reader", "horovod_spark_ml.training.checkpoints",
+            "horovod_spark_ml.training.progress", "horovod_spark_ml.training.devices")
+
+
+def warm_command(command):
+    """A rank's command that starts the rank warm (see the module's docstring)."""
+    return command.replace(f"-m {COLD} ", f"-m {WARM} ")
+
+
+def main(args):
+    """The rank's command: a warm rank if a server can fork one, else the rank in this process."""
+    owner = _executor_daemon()
+    connection = None
+    if owner is not None and os.environ.get("HSM_WARM_RANKS", "1") != "0":
+        connection = _server_connection(_socket_path(owner), owner)
+    if connection is None:
+        return _run_rank(args)
+    with connection:
+        return _stand_in(connection, args)
+
+
+# -- the command's side ------------------------------------------------------------------------------------------
+def _run_rank(args):
+    from horovod.runner.common.util import codec
+    from horovod.spark.task import gloo_exec_fn
+    gloo_exec_fn.main(codec.loads_base64(args[0]), codec.loads_base64(args[1]))
+
+
+def _executor_daemon():
+    """The pid of the pyspark daemon this command runs under (its executor's Python), or ``None``."""
+    pid, daemon = os.getppid(), None
+    while pid > 1:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return daemon
+        if b"pyspark.daemon" in command:
+            daemon = pid  # the topmost: workers are forked from the daemon and name the same module
+        elif daemon is not None:
+            return daemon
+        pid = parent
+    return daemon
+
+
+def _socket_path(owner):
+    """Where the server for this executor daemon, this Python, package and ``PYTHONPATH`` listens."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    sources = sorted(os.path.join(folder, name) for folder, _, names in os.walk(package) for name in names
+                     if name.endswith(".py"))
+    key = json.dumps([os.path.realpath(sys.executable), os.environ.get("PYTHONPATH", ""), package,
+                      [os.stat(path).st_mtime_ns for path in sources]])
+    folder = f"/tmp/hsm-ranks-{os.getuid()}"
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    return f"{folder}/{owner}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+
+
+def _server_connection(path, owner):
+    """A connection to the server at ``path``, started if none runs; ``None`` if there is none to be had."""
+    deadline = time.monotonic() + _START_SECONDS
+    server = None
+    while time.monotonic() < deadline:
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            connection.connect(path)
+            return connection
+        except OSError:
+            connection.close()
+        if server is None and not _server_alive(path):
+            server = subprocess.Popen([sys.executable, "-m", WARM, "--serve", path, str(owner)],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=open(f"{path}.log", "ab"), start_new_session=True,
+                                      env={k: v for k, v in os.environ.items() if not k.startswith("HOROVOD_")})
+        if server is not None and server.poll() is not None and not _server_alive(path):
+            return None  # it could not start (its log says why)
+        time.sleep(0.05)
+    return None
+
+
+def _server_alive(path):
+    """Whether a server holds the lock for ``path`` (it takes it first thing, and holds it until it ends)."""
+    with open(f"{path}.lock", "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        return False
+
+
+def _stand_in(connection, args):
+    """Hand the rank's stdio, environment and arguments to the server; then stand in for the rank until it ends."""
+    socket.send_fds(connection, [b"r"], [0, 1, 2])
+    _send(connection, {"args": args, "env": dict(os.environ), "cwd": os.getcwd()})
+    reader = connection.makefile("r")
+    rank = json.loads(reader.readline())["pid"]
+
+    def pass_on(number, frame):
+        os.kill(rank, number)
+    for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(number, pass_on)
+    threading.Thread(target=_die_with_parent, args=(os.getppid(), rank), daemon=True).start()
+    line = reader.readline()
+    if not line:
+        print(f"warm rank {rank}: its server ended before the rank did", file=sys.stderr, flush=True)
+        sys.exit(1)
+    status = json.loads(line)["status"]
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        if number != signal.SIGKILL:
+            signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)
+    sys.exit(os.waitstatus_to_exitcode(status))
+
+
+def _die_with_parent(parent, rank):
+    """Horovod's rank ends when its parent does (its task went away); so does this command, and its rank."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os.kill(rank, signal.SIGKILL)
+    os._exit(1)
+
+
+def _send(connection, document):
+    data = json.dumps(document).encode()
+    connection.sendall(struct.pack("!I", len(data)) + data)
+
+
+def _receive(connection):
+    size = struct.unpack("!I", _exactly(connection, 4))[0]
+    return json.loads(_exactly(connection, size))
+
+
+def _exactly(connection, size):
+    data = b""
+    while len(data) < size:
+        chunk = connection.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the rank's command went away")
+        data += chunk
+    return data
+
+
+# -- the server's side -------------------------------------------------------------------------------------------
+def serve(path, owner):
+    """Import what ranks need, then fork a rank for each command that asks, while the executor daemon lives."""
+    lock = open(f"{path}.lock", "a")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another server for the same path started first
+    import importlib
+    for module in _PRELOAD:
+        importlib.import_module(module)
+    if os.path.exists(path):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    listener.settimeout(1.0)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the keepers are reaped as they end
+    last = time.monotonic()
+    try:
+        while os.path.exists(f"/proc/{owner}") and time.monotonic() - last < _IDLE_SECONDS:
+            try:
+                connection, _ = listener.accept()
+            except socket.timeout:
+                continue
+            last = time.monotonic()
+            if os.fork() == 0:
+                listener.close()
+                lock.close()  # held by the server alone: it says whether the server runs
+                _keep(connection)
+            connection.close()
+    finally:
+        os.unlink(path)
+        os.unlink(f"{path}.lock")
+        if os.path.getsize(f"{path}.log") == 0:
+            os.unlink(f"{path}.log")
+
+
+def _keep(connection):
+    """In a child of the server: fork the rank, tell the command its pid, and its exit status when it ends."""
+    status = 1
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        connection.settimeout(None)
+        _, fds, _, _ = socket.recv_fds(connection, 1, 3)
+        request = _receive(connection)
+        rank = os.fork()
+        if rank == 0:
+            _become_rank(connection, fds, request)
+        for fd in fds:
+            os.close(fd)
+        connection.sendall((json.dumps({"pid": rank}) + "\n").encode())
+        threading.Thread(target=_kill_when_gone, args=(connection, rank), daemon=True).start()
+        _, status = os.waitpid(rank, 0)
+        connection.sendall((json.dumps({"status": status}) + "\n").encode())
+        status = 0
+    finally:
+        os._exit(status)
+
+
+def _kill_when_gone(connection, rank):
+    """The command went away (killed with its task or executor): so must its rank."""
+    while connection.recv(1):
+        pass
+    try:
+        os.kill(rank, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # it had ended
+
+
+def _become_rank(connection, fds, request):
+    """In the rank's process: take on the command's stdio, environment and folder, and run the rank."""
+    connection.close()
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    sys.stdout.reconfigure(line_buffering=True)
+    code = 0
+    try:
+        _run_rank(request["args"])
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--serve"]:
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        main(sys.argv[1:])
