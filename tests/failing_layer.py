@@ -69,8 +69,9 @@ class DieOnRank(keras.layers.Layer):
 
 
 def _executor_pid():
-    """The pid of the Spark executor JVM that this process descends from."""
-    pid = os.getppid()
+    """The pid of the Spark executor JVM that this rank's command descends from (a warm rank is forked elsewhere:
+    its command, which stands in for it, says its pid)."""
+    pid = int(os.environ.get("HSM_RANK_COMMAND_PID", os.getppid()))
     while pid > 1:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             if b"CoarseGrainedExecutorBackend" in f.read():

@@ -22,7 +22,7 @@ def _data():
 def _checkpointed_fit(run_url, epochs, resumed=None, model=None):
     model = model or _model()
     stopping = ResumableEarlyStopping(resumed, monitor="loss", patience=50, restore_best_weights=True)
-    checkpointer = Checkpointer(run_url, _model(), stopping, resumed)
+    checkpointer = Checkpointer(run_url, stopping, resumed)
     x, y = _data()
     model.fit(x, y, batch_size=16, shuffle=False, epochs=epochs, initial_epoch=resumed.epoch if resumed else 0,
               callbacks=[stopping, checkpointer], verbose=0)

@@ -3,7 +3,7 @@
 A run's folder, ``<storePath>/runs/<runId>``, holds at most two checkpoint
 folders at a time, ``epoch-0003/`` and the one being written::
 
-    epoch-0003/model.keras      the model's weights (Keras' format, loadable by hand)
+    epoch-0003/weights.npz      the model's weights, in the order of ``model.get_weights()``
     epoch-0003/optimizer.npz    the optimizer's variables (step count, moments), plain arrays
     epoch-0003/best.npz         the best weights so far, when early stopping restores them
     epoch-0003/state.json       epochs done, history, epoch seconds, early stopping's counters
@@ -141,9 +141,9 @@ class Checkpointer(keras.callbacks.Callback):
     reports the epoch: an epoch reported is then an epoch checkpointed.
     """
 
-    def __init__(self, run_url, plain_model, early_stopping=None, resumed=None, writes=True):
+    def __init__(self, run_url, early_stopping=None, resumed=None, writes=True):
         super().__init__()
-        self.run_url, self.plain_model, self.early_stopping, self.writes = run_url, plain_model, early_stopping, writes
+        self.run_url, self.early_stopping, self.writes = run_url, early_stopping, writes
         state = resumed.state if resumed else {}
         self.history = {k: list(v) for k, v in state.get("history", {}).items()}
         self.epoch_seconds = list(state.get("epoch_seconds", []))
@@ -163,10 +163,9 @@ class Checkpointer(keras.callbacks.Callback):
             self._write(epoch + 1)
 
     def _write(self, epochs_done):
-        from ..keras_bytes import model_to_bytes
         url = checkpoint_folder(self.run_url, epochs_done)
-        self.plain_model.set_weights(self.model.get_weights())
-        write_bytes(f"{url}/model.keras", model_to_bytes(self.plain_model))
+        # The weights as arrays: a .keras file each epoch took 17 ms for a small MLP, the arrays 1 ms.
+        write_bytes(f"{url}/weights.npz", arrays_to_bytes(self.model.get_weights()))
         write_bytes(f"{url}/optimizer.npz", arrays_to_bytes([v.numpy() for v in self.model.optimizer.variables]))
         stopping = self.early_stopping
         if stopping is not None and stopping.best_weights is not None:
@@ -182,11 +181,9 @@ class Checkpointer(keras.callbacks.Callback):
         self.previous = url
 
 
-def restore(model, checkpoint, modules=()):
+def restore(model, checkpoint):
     """Load a checkpoint's weights and optimizer state into a compiled ``model``."""
-    from ..keras_bytes import model_from_bytes
-    saved = model_from_bytes(read_bytes(f"{checkpoint.url}/model.keras"), modules=modules)
-    model.set_weights(saved.get_weights())
+    model.set_weights(arrays_from_bytes(read_bytes(f"{checkpoint.url}/weights.npz")))
     model.optimizer.build(model.trainable_variables)
     values = arrays_from_bytes(read_bytes(f"{checkpoint.url}/optimizer.npz"))
     variables = model.optimizer.variables

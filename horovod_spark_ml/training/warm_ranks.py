@@ -37,6 +37,7 @@ import time
 
 COLD = "horovod.spark.task.gloo_exec_fn"
 WARM = "horovod_spark_ml.training.warm_ranks"
+RANK_COMMAND_PID = "HSM_RANK_COMMAND_PID"  # in a warm rank's environment: the pid of the command standing in
 _START_SECONDS = 120  # how long a rank waits for a server that is starting (its imports take seconds)
 _IDLE_SECONDS = 3600  # a server with no rank to start for this long ends
 # What the server imports, so that a forked rank does not.
@@ -56,7 +57,10 @@ def main(args):
     owner = _executor_daemon()
     connection = None
     if owner is not None and os.environ.get("HSM_WARM_RANKS", "1") != "0":
-        connection = _server_connection(_socket_path(owner), owner)
+        try:
+            connection = _server_connection(_socket_path(owner), owner)
+        except OSError as e:
+            print(f"warm rank: {e}; starting a rank in this process", file=sys.stderr, flush=True)
     if connection is None:
         return _run_rank(args)
     with connection:
@@ -98,6 +102,9 @@ def _socket_path(owner):
                       [os.stat(path).st_mtime_ns for path in sources]])
     folder = f"/tmp/hsm-ranks-{os.getuid()}"
     os.makedirs(folder, mode=0o700, exist_ok=True)
+    mode = os.stat(folder)
+    if mode.st_uid != os.getuid() or mode.st_mode & 0o077:
+        raise PermissionError(f"{folder} is not this user's alone: no rank server is used")
     return f"{folder}/{owner}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
 
 
@@ -137,7 +144,7 @@ def _server_alive(path):
 def _stand_in(connection, args):
     """Hand the rank's stdio, environment and arguments to the server; then stand in for the rank until it ends."""
     socket.send_fds(connection, [b"r"], [0, 1, 2])
-    _send(connection, {"args": args, "env": dict(os.environ), "cwd": os.getcwd()})
+    _send(connection, {"args": args, "env": {**os.environ, RANK_COMMAND_PID: str(os.getpid())}, "cwd": os.getcwd()})
     reader = connection.makefile("r")
     rank = json.loads(reader.readline())["pid"]
 

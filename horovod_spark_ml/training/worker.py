@@ -164,7 +164,7 @@ def _train(job, shards, device):
                   **{"weighted_metrics" if job.weight else "metrics": _deserialize(job.metrics) or None},
                   jit_compile=False)
     if resume:
-        restore(model, resume, job.custom_modules)  # every rank reads the same checkpoint
+        restore(model, resume)  # every rank reads the same checkpoint
     broadcast_weights(model)
     if rank == 0:
         print(f"training on {size} ranks, rank 0 on {device}", flush=True)
@@ -181,10 +181,7 @@ def _train(job, shards, device):
         stopping = ResumableEarlyStopping(resume, monitor="val_loss" if job.val_urls else "loss",
                                           patience=job.early_stopping_patience, restore_best_weights=True)
         callbacks.append(stopping)
-    # The plain model (without the averaging optimizer, whose class exists only in this process) is what
-    # checkpoints and the result hold.
-    plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
-    checkpointer = Checkpointer(job.run_url, plain, stopping, resume, writes=rank == 0 and bool(job.run_url))
+    checkpointer = Checkpointer(job.run_url, stopping, resume, writes=rank == 0 and bool(job.run_url))
     callbacks.append(checkpointer)
     if rank == 0:
         if job.log_dir:
@@ -199,6 +196,8 @@ def _train(job, shards, device):
         raise ValueError(undecodable_message(job.input_spec)) from None
     average_non_trainable(model)
     if rank == 0:
+        # The result holds the plain model, without the averaging optimizer, whose class exists only here.
+        plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
         plain.set_weights(model.get_weights())
         write_result(job.run_url, model_to_bytes(plain),
                      {"epoch_seconds": checkpointer.epoch_seconds, "history": checkpointer.history})
