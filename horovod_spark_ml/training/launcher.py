@@ -38,7 +38,8 @@ _KILLING_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
 _FIRST_EXIT = re.compile(r"Process name: (\d+)\s+Exit code: (-?\d+)")
 _TAIL_LINES = 15
-_RSH_LOST = -1  # the exit code Horovod gives a rank whose task it lost contact with (not a signal)
+# What Horovod gives as the exit code of a rank whose task it lost contact with (-1 is not SIGHUP there).
+_RSH_LOST = (None, -1)
 # Ranks inherit the executor's environment; these only quiet TensorFlow's C++ start-up chatter.
 _RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
@@ -143,7 +144,7 @@ class RankOutput:
         first_cause = next((rank for rank, _ in exits if rank in causes), causes[0] if causes else None)
         if first_cause is not None:
             return self._raised(first_cause), None
-        died = [(rank, code) for rank, code in exits if rank not in self.failures and code != _RSH_LOST]
+        died = [(rank, code) for rank, code in exits if rank not in self.failures and code not in _RSH_LOST]
         if died:
             rank, code = died[0]
             return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
