@@ -131,3 +131,38 @@ def test_a_spark_job_that_horovod_cancelled_adds_no_spark_reason_to_the_lost_lin
                              "collectAndServe.\n: org.apache.spark.SparkException: Job 7 cancelled part of "
                              "cancelled job group horovod.spark.run.1\n\tat org.apache...")
     assert _lost_task(cancelled) == ""
+
+
+def _parent_and_exit_of_a_rank(warm):
+    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+
+    def parent_command():  # nested: pickled by value
+        import os
+        with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode()
+
+    def end_by_sigterm():
+        import os
+        import signal
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    launch = dict(num_proc=1, verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1" if warm else "0"})
+    with patched_horovod_spark():
+        parent, = horovod.spark.run(parent_command, **launch)
+        try:
+            horovod.spark.run(end_by_sigterm, **launch)
+        except RuntimeError as e:
+            return parent, str(e)
+    raise AssertionError("the rank that killed itself was not reported")
+
+
+def test_ranks_are_forked_warm_and_end_with_their_own_exit_status(spark):
+    parent, error = _parent_and_exit_of_a_rank(warm=True)
+    assert "-m horovod_spark_ml.training.warm_ranks --serve" in parent
+    assert "Exit code: 143" in error or "Exit code: -15" in error  # SIGTERM, as for a rank of its own
+
+
+def test_warm_ranks_can_be_turned_off(spark):
+    parent, error = _parent_and_exit_of_a_rank(warm=False)
+    assert "warm_ranks --serve" not in parent
+    assert "Exit code: 143" in error or "Exit code: -15" in error

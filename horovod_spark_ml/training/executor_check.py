@@ -17,7 +17,7 @@ Example::
 from dataclasses import dataclass
 
 from ..errors import ClusterError
-from .launcher import spark_failure
+from .launcher import RANK_ENV, spark_failure
 
 # What a rank imports: a missing one fails the rank's start, or Horovod's task job.
 REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "petastorm", "horovod_spark_ml")
@@ -46,7 +46,7 @@ def check_executors(spark, num_proc, store_url=None):
     cloudpickle.register_pickle_by_value(executor_probe)
     try:
         rows = (spark.sparkContext.parallelize(range(num_proc), num_proc)
-                .mapPartitions(lambda _: [probe(REQUIRED_MODULES, store_url)]).collect())
+                .mapPartitions(lambda _: [probe(REQUIRED_MODULES, store_url, RANK_ENV)]).collect())
     except Exception as e:  # the executors' Python could not even start the probe
         raise ClusterError(f"the executors could not run a Python task: {spark_failure(e)}. {SHIP_ENVIRONMENT}") from e
     executors = [ExecutorInfo(**row) for row in rows]

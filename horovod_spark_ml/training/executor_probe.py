@@ -7,8 +7,12 @@ Example::
 """
 
 
-def probe(modules, store_url):
-    """This executor's address, its Python, the ``modules`` it cannot find, and whether it can write the store."""
+def probe(modules, store_url, rank_env):
+    """This executor's address, its Python, the ``modules`` it cannot find, and whether it can write the store.
+
+    Where nothing is missing, it also starts the executor's rank server (see
+    :mod:`.warm_ranks`) if none runs, so that its imports start early.
+    """
     import importlib.util
     import os
     import socket
@@ -36,5 +40,11 @@ def probe(modules, store_url):
             os.remove(path)
         except OSError as e:
             store_error = f"{e.strerror}: {e.filename}"
+    if not missing:
+        try:
+            from horovod_spark_ml.training.warm_ranks import start_server
+            start_server(rank_env)
+        except Exception:  # the first rank starts it, or runs cold, and says why
+            pass
     host = os.environ.get("SPARK_LOCAL_IP") or socket.gethostname()
     return {"host": host, "python": sys.executable, "missing": missing, "store_error": store_error}

@@ -41,7 +41,7 @@ _TAIL_LINES = 15
 # What Horovod gives as the exit code of a rank whose task it lost contact with (-1 is not SIGHUP there).
 _RSH_LOST = (None, -1)
 # Ranks inherit the executor's environment; these only quiet TensorFlow's C++ start-up chatter.
-_RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
+RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
 def run_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
@@ -53,7 +53,7 @@ def run_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
     output = RankOutput(verbose, out or sys.stdout, on_epoch)
     try:
         with patched_horovod_spark():
-            horovod.spark.run(train, args=(jobs,), num_proc=num_proc, env=dict(_RANK_ENV), stdout=output,
+            horovod.spark.run(train, args=(jobs,), num_proc=num_proc, env=dict(RANK_ENV), stdout=output,
                               stderr=output, verbose=1 if verbose >= 2 else 0, executable=EXECUTOR_PYTHON)
     except Exception as e:
         message, lost = output.failure(e, spark_job_error(), rank_exits())

@@ -93,12 +93,12 @@ def _executor_daemon():
     return daemon
 
 
-def _socket_path(owner):
+def _socket_path(owner, env=os.environ):
     """Where the server for this executor daemon, this Python, package and ``PYTHONPATH`` listens."""
     package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     sources = sorted(os.path.join(folder, name) for folder, _, names in os.walk(package) for name in names
                      if name.endswith(".py"))
-    key = json.dumps([os.path.realpath(sys.executable), os.environ.get("PYTHONPATH", ""), package,
+    key = json.dumps([os.path.realpath(sys.executable), env.get("PYTHONPATH", ""), package,
                       [os.stat(path).st_mtime_ns for path in sources]])
     folder = f"/tmp/hsm-ranks-{os.getuid()}"
     os.makedirs(folder, mode=0o700, exist_ok=True)
@@ -106,6 +106,26 @@ def _socket_path(owner):
     if mode.st_uid != os.getuid() or mode.st_mode & 0o077:
         raise PermissionError(f"{folder} is not this user's alone: no rank server is used")
     return f"{folder}/{owner}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+
+
+def start_server(rank_env):
+    """Start this executor's rank server if none runs, without waiting for it; the executor check calls this,
+    so that the server's imports overlap the rest of a first fit's preparation. ``rank_env``: what the
+    launcher adds to the ranks' environment."""
+    owner = _executor_daemon()
+    if owner is None or os.environ.get("HSM_WARM_RANKS", "1") == "0":
+        return
+    env = {**os.environ, **rank_env}
+    path = _socket_path(owner, env)
+    if not _server_alive(path):
+        _start(path, owner, env)
+
+
+def _start(path, owner, env):
+    with open(f"{path}.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", WARM, "--serve", path, str(owner)], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+                                env={k: v for k, v in env.items() if not k.startswith("HOROVOD_")})
 
 
 def _server_connection(path, owner):
@@ -120,10 +140,7 @@ def _server_connection(path, owner):
         except OSError:
             connection.close()
         if server is None and not _server_alive(path):
-            server = subprocess.Popen([sys.executable, "-m", WARM, "--serve", path, str(owner)],
-                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=open(f"{path}.log", "ab"), start_new_session=True,
-                                      env={k: v for k, v in os.environ.items() if not k.startswith("HOROVOD_")})
+            server = _start(path, owner, os.environ)
         if server is not None and server.poll() is not None and not _server_alive(path):
             return None  # it could not start (its log says why)
         time.sleep(0.05)
@@ -226,10 +243,8 @@ def serve(path, owner):
                 _keep(connection)
             connection.close()
     finally:
-        os.unlink(path)
-        os.unlink(f"{path}.lock")
-        if os.path.getsize(f"{path}.log") == 0:
-            os.unlink(f"{path}.log")
+        for leftover in (path, f"{path}.lock", f"{path}.log"):  # a log stays only when the server failed to start
+            os.unlink(leftover)
 
 
 def _keep(connection):
