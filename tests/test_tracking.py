@@ -77,3 +77,20 @@ def test_mlflow_logging_without_mlflow_installed_is_refused_before_staging(blobs
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
     with pytest.raises(InputError, match="mlflowLogging=True needs the mlflow package"):
         MLPClassifier(mlflowLogging=True, storePath=store).fit(blobs)
+
+
+def test_fit_multiple_in_an_active_mlflow_run_logs_each_param_map_in_a_nested_run(blobs, store, mlflow_store):
+    mlp = MLPClassifier(hiddenLayers=[8], epochs=2, numProc=2, batchSize=16, storePath=store, verbose=0)
+    with mlflow_store.start_run() as parent:
+        models = dict(mlp.fitMultiple(blobs, [{mlp.learningRate: 0.01}, {mlp.learningRate: 0.03}]))
+    client = mlflow_store.MlflowClient()
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+    by_run_id = {child.data.params["runId"]: child for child in children}
+    assert set(by_run_id) == {model.getRunId() for model in models.values()}
+    for model in models.values():
+        child = by_run_id[model.getRunId()]
+        assert float(child.data.params["learningRate"]) == model.getLearningRate()
+        losses = client.get_metric_history(child.info.run_id, "loss")
+        assert [m.step for m in losses] == [1, 2]
+        np.testing.assert_allclose([m.value for m in losses], model.history["loss"], rtol=1e-6)

@@ -107,7 +107,8 @@ def _train(plans, jobs):
     for plan, result in zip(plans, results):
         estimator = plan.estimator
         model = estimator._fitted(estimator._model(plan, result))
-        with tracking(estimator._mlflow_setting(), {**plan.params, "runId": plan.run.run_id}) as mlflow_run:
+        with tracking(estimator._mlflow_setting(), {**plan.params, "runId": plan.run.run_id},
+                      own_run=True) as mlflow_run:
             if mlflow_run:
                 mlflow_run.log_history(result["history"], result["epoch_seconds"])
                 mlflow_run.log_model(model)

@@ -11,7 +11,8 @@ def probe(modules, store_url, rank_env):
     """This executor's address, its Python, the ``modules`` it cannot find, and whether it can write the store.
 
     Where nothing is missing, it also starts the executor's rank server (see
-    :mod:`.warm_ranks`) if none runs, so that its imports start early.
+    :mod:`.warm_ranks`) if none runs, and this Python worker's imports for
+    Horovod's task, so that both start early.
     """
     import importlib.util
     import os
@@ -42,8 +43,9 @@ def probe(modules, store_url, rank_env):
             store_error = f"{e.strerror}: {e.filename}"
     if not missing:
         try:
-            from horovod_spark_ml.training.warm_ranks import start_server
+            from horovod_spark_ml.training.warm_ranks import start_server, warm_task_imports
             start_server(rank_env)
+            warm_task_imports()
         except Exception:  # the first rank starts it, or runs cold, and says why
             pass
     host = os.environ.get("SPARK_LOCAL_IP") or socket.gethostname()

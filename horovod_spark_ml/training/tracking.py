@@ -4,7 +4,8 @@ With ``mlflowLogging`` unset, a fit logs when mlflow is installed and a run is
 active in the calling thread; with ``True`` it always logs (starting a run if
 none is active, and ending it after); with ``False`` never. A fit whose params
 differ from those already logged in the active run (a second fit in one run)
-logs into a nested run of its own, since MLflow's params cannot change. The
+logs into a nested run of its own, since MLflow's params cannot change; so
+does each param map of ``fitMultiple`` (when the launch is over). The
 model is logged as a Spark ML model (``mlflow.spark.log_model``), which
 ``mlflow.spark.load_model`` loads back as a ``PipelineModel``. mlflow itself is
 optional: ``pip install mlflow-skinny`` is enough.
@@ -17,6 +18,7 @@ Example::
     >>> mlflow.MlflowClient().get_metric_history(run.info.run_id, "loss")   # one per epoch, step 1..5
     >>> mlflow.spark.load_model(f"runs:/{run.info.run_id}/model").transform(test)
 """
+import sys
 import time
 from contextlib import contextmanager
 
@@ -37,10 +39,14 @@ def check_tracking(setting):
 
 
 @contextmanager
-def tracking(setting, params):
-    """Yield an :class:`MlflowRun` to log this fit into, or ``None`` when the fit is not tracked."""
-    if setting is False:
-        yield None
+def tracking(setting, params, own_run=False):
+    """Yield an :class:`MlflowRun` to log this fit into, or ``None`` when the fit is not tracked.
+
+    ``own_run``: log into a run of its own (nested in the active one, if any), as each param map of
+    ``fitMultiple`` does.
+    """
+    if setting is False or (setting is None and "mlflow" not in sys.modules):
+        yield None  # unset, and no run can be active where mlflow was never imported (its import takes 0.8 s)
         return
     try:
         import mlflow
@@ -53,8 +59,8 @@ def tracking(setting, params):
         return
     values = {name: _text(value) for name, value in params.items()}
     client = mlflow.MlflowClient()
-    nested = active is not None and any(
-        client.get_run(active.info.run_id).data.params.get(k, v) != v for k, v in values.items())
+    nested = active is not None and (own_run or any(
+        client.get_run(active.info.run_id).data.params.get(k, v) != v for k, v in values.items()))
     started = mlflow.start_run(nested=True) if active is None or nested else None
     run = MlflowRun(mlflow, client, (started or active).info.run_id)
     run.log_params(values)

@@ -47,6 +47,11 @@ _PRELOAD = ("tensorflow", "keras", "horovod.tensorflow", "horovod.spark.task", "
             "horovod_spark_ml.training.progress", "horovod_spark_ml.training.devices")
 
 
+# What Horovod's Spark task (the Python worker that runs a rank's task service) imports.
+_TASK_MODULES = ("horovod.spark.runner", "horovod.spark.task.task_service", "horovod.spark.driver.driver_service",
+                 "horovod_spark_ml.training.horovod_spark_patches")
+
+
 def warm_command(command):
     """A rank's command that starts the rank warm (see the module's docstring)."""
     return command.replace(f"-m {COLD} ", f"-m {WARM} ")
@@ -119,6 +124,13 @@ def start_server(rank_env):
     path = _socket_path(owner, env)
     if not _server_alive(path):
         _start(path, owner, env)
+
+
+def warm_task_imports():
+    """Import Horovod's Spark task modules in this Python worker, in a thread: the worker is idle until
+    Horovod's task comes, which then finds them imported (about 1 s on a first fit)."""
+    import importlib
+    threading.Thread(target=lambda: [importlib.import_module(m) for m in _TASK_MODULES], daemon=True).start()
 
 
 def _start(path, owner, env):
