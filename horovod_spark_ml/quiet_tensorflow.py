@@ -6,6 +6,11 @@ file descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` applies. The first import
 in a process runs with descriptor 2 captured; lines that match :data:`NOISE`
 are dropped, and every other line is written to stderr afterwards.
 
+A Python worker that serves many models (a model search evaluates one per
+param map and fold) would also warn that ``predict`` "triggered tf.function
+retracing" from its sixth model on: each model traces its own function once,
+as it must, so :func:`quiet_retracing_warnings` drops that warning.
+
 Example::
 
     >>> tf = import_tensorflow()      # the driver, a Python worker: no cuDNN/cuBLAS lines
@@ -18,6 +23,19 @@ import tempfile
 NOISE = re.compile(r"All log messages before absl::InitializeLog|Unable to register cu(DNN|FFT|BLAS) factory|"
                    r"computation placer already registered|TF-TRT Warning|oneDNN custom operations|"
                    r"Could not find cuda drivers|failed call to cuInit|cuda_executor\.cc.*NUMA node")
+
+
+class _NotRetracing:
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def quiet_retracing_warnings():
+    """Drop TensorFlow's warning that a new model's first ``predict`` retraced (see the module's docstring)."""
+    import logging
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NotRetracing) for f in logger.filters):
+        logger.addFilter(_NotRetracing())
 
 
 def import_tensorflow():

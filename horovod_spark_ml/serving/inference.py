@@ -161,8 +161,10 @@ def _load(digest, shipped, modules):
     model = _MODELS.get(digest)
     if model is None:  # the first batch with this model in this Python worker
         from ..keras_bytes import model_from_bytes
+        from ..quiet_tensorflow import quiet_retracing_warnings
         from .zip_import_cache import reread_changed_zips
         reread_changed_zips()  # for the worker's next tasks
+        quiet_retracing_warnings()
         model = _MODELS[digest] = model_from_bytes(shipped.value, modules=modules)
     return model
 
