@@ -111,3 +111,9 @@ def test_a_lost_rank_resumes_the_map_it_was_on_and_not_the_maps_before(blobs, st
     assert output.count("param map 1 of 2") == 1  # trained once: the relaunch starts at map 2
     assert [len(models[i].history["loss"]) for i in (0, 1)] == [4, 4]
     _same_fit(models[0], estimator.fit(blobs))
+
+
+def test_param_maps_cannot_share_a_run_id(blobs, store):
+    mlp = _mlp(store, verbose=0, runId="one-run")
+    with pytest.raises(InputError, match=r"runId 'one-run' is set for param map 1 of 2 \(epochs=1\) and param map 2"):
+        mlp.fit(blobs, [{mlp.epochs: 1}, {mlp.epochs: 2}])

@@ -52,6 +52,7 @@ def fit_together(dataset, estimators, labels=None):
     """
     labels = labels or [None] * len(estimators)
     plans = [_named(label, estimator._check_fit, dataset) for estimator, label in zip(estimators, labels)]
+    _check_run_ids(estimators, labels)
     for num_proc, read_url in dict.fromkeys((plan.num_proc, plan.store.read_url) for plan in plans):
         check_executors(dataset.sparkSession, num_proc, read_url)
     for plan, label in zip(plans, labels):
@@ -68,6 +69,19 @@ def fit_together(dataset, estimators, labels=None):
         for i, model in zip(group, _train([plans[i] for i in group], [jobs[i] for i in group])):
             models[i] = model
     return models
+
+
+def _check_run_ids(estimators, labels):
+    """Each param map trains a run of its own, so two maps cannot name the same one."""
+    seen = {}
+    for estimator, label in zip(estimators, labels):
+        run_id = estimator._optional(estimator.runId)
+        if run_id is not None and run_id in seen:
+            raise InputError(f"runId '{run_id}' is set for {seen[run_id]} and {label}, but each param map trains a "
+                             "run of its own: leave runId unset when fitting several param maps (fitMultiple, "
+                             "CrossValidator, TrainValidationSplit), and read each model's getRunId()")
+        if run_id is not None:
+            seen[run_id] = label
 
 
 def _named(label, step, *args):

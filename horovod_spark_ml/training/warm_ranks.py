@@ -14,7 +14,8 @@ the rank was killed), and the rank is killed if the command goes away (its
 task or executor lost). Nothing TensorFlow starts at import (threads, CUDA)
 exists yet when the server forks.
 
-Without a server (none can start, or ``HSM_WARM_RANKS=0``), or when asking
+Without a server (none can start, or ``HSM_WARM_RANKS=0``; by default also on
+hosts with NVIDIA's driver, where this has not been tried yet), or when asking
 fails, the command runs ``gloo_exec_fn`` itself, as before. Each server
 serves one Python, one package version and one ``PYTHONPATH``: it is found by a
 socket whose name says so, under ``/tmp/hsm-ranks-<uid>``.
@@ -61,7 +62,7 @@ def main(args):
     """The rank's command: a warm rank if a server can fork one, else the rank in this process."""
     owner = _executor_daemon()
     connection = None
-    if owner is not None and os.environ.get("HSM_WARM_RANKS", "1") != "0":
+    if owner is not None and _wanted():
         try:
             connection = _server_connection(_socket_path(owner), owner)
         except OSError as e:
@@ -73,6 +74,13 @@ def main(args):
 
 
 # -- the command's side ------------------------------------------------------------------------------------------
+def _wanted():
+    """``HSM_WARM_RANKS=1`` or ``0``; unset, warm except on a host with NVIDIA's driver (GPU ranks forked from a
+    server that imported TensorFlow have not been tried yet)."""
+    setting = os.environ.get("HSM_WARM_RANKS")
+    return setting == "1" if setting in ("0", "1") else not os.path.exists("/proc/driver/nvidia")
+
+
 def _run_rank(args):
     from horovod.runner.common.util import codec
     from horovod.spark.task import gloo_exec_fn
@@ -118,7 +126,7 @@ def start_server(rank_env):
     so that the server's imports overlap the rest of a first fit's preparation. ``rank_env``: what the
     launcher adds to the ranks' environment."""
     owner = _executor_daemon()
-    if owner is None or os.environ.get("HSM_WARM_RANKS", "1") == "0":
+    if owner is None or not _wanted():
         return
     env = {**os.environ, **rank_env}
     path = _socket_path(owner, env)
