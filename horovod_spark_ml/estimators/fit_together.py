@@ -110,24 +110,29 @@ def _train(plans, jobs):
     launch = dict(num_proc=plans[0].num_proc, max_retries=first.getMaxRetries(), verbose=first.getVerbose())
     if len(plans) == 1:
         [plan] = plans
-        with tracking(first._mlflow_setting(), {**plan.params, "runId": plan.run.run_id}) as mlflow_run:
+        with tracking(first._mlflow_setting(), _tracked_params(plan)) as mlflow_run:
             [result] = train_runs([plan.run], jobs, on_epoch=mlflow_run and mlflow_run.log_epoch, **launch)
-            model = first._fitted(first._model(plan, result))
-            if mlflow_run:
-                mlflow_run.log_model(model)
-        return [model]
+            return [_model(plan, result, mlflow_run)]
     results = train_runs([plan.run for plan in plans], jobs, **launch)
     models = []
     for plan, result in zip(plans, results):
-        estimator = plan.estimator
-        model = estimator._fitted(estimator._model(plan, result))
-        with tracking(estimator._mlflow_setting(), {**plan.params, "runId": plan.run.run_id},
-                      own_run=True) as mlflow_run:
+        with tracking(plan.estimator._mlflow_setting(), _tracked_params(plan), own_run=True) as mlflow_run:
             if mlflow_run:
                 mlflow_run.log_history(result["history"], result["epoch_seconds"])
-                mlflow_run.log_model(model)
-        models.append(model)
+            models.append(_model(plan, result, mlflow_run))
     return models
+
+
+def _tracked_params(plan):
+    return {**plan.params, "runId": plan.run.run_id}
+
+
+def _model(plan, result, mlflow_run):
+    """The plan's fitted model, logged to its MLflow run if it has one."""
+    model = plan.estimator._model(plan, result)
+    if mlflow_run:
+        mlflow_run.log_model(model)
+    return model
 
 
 class ModelsInTurn:

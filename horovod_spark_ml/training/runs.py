@@ -101,11 +101,18 @@ def train_runs(runs, jobs, *, num_proc, max_retries, verbose=1, on_epoch=None, o
     """
     out = out or sys.stdout
     jobs = [replace(job, run_url=run.url) for run, job in zip(runs, jobs)]
-    for run, job in zip(runs, jobs):
-        _say_where_it_starts(run, job, out, verbose)
+    lost = None
     for attempt in range(max_retries + 1):
-        todo = [replace(job, resume=latest_checkpoint(run.url))
-                for run, job in zip(runs, jobs) if not _finished(run, job)]
+        progress = [_progress(run, job) for run, job in zip(runs, jobs)]
+        todo = [replace(job, resume=checkpoint) for job, (finished, checkpoint) in zip(jobs, progress)
+                if not finished]
+        if lost is None:
+            for run, job, (finished, checkpoint) in zip(runs, jobs, progress):
+                _say_where_it_starts(run, job, finished, checkpoint, out, verbose)
+        elif todo:
+            start = (f"epoch {todo[0].resume.epoch} of {todo[0].epochs}" if todo[0].resume
+                     else "the start (no epoch had ended)")
+            _say(out, verbose, f"{lost}; resuming from {start} (retry {attempt} of {max_retries})")
         if not todo:
             break
         try:
@@ -114,29 +121,25 @@ def train_runs(runs, jobs, *, num_proc, max_retries, verbose=1, on_epoch=None, o
         except TrainingError as e:
             if e.lost is None or attempt == max_retries:
                 raise
-            job = next(job for run, job in zip(runs, jobs) if not _finished(run, job))
-            checkpoint = latest_checkpoint(job.run_url)
-            start = f"epoch {checkpoint.epoch} of {job.epochs}" if checkpoint else "the start (no epoch had ended)"
-            _say(out, verbose, f"{e.lost}; resuming from {start} (retry {attempt + 1} of {max_retries})")
+            lost = e.lost
     return [run.result() for run in runs]
 
 
-def _finished(run, job):
-    """Whether the run holds its trained model for ``job.epochs`` (or stopped early): nothing to train."""
-    if read_json(f"{run.url}/result.json") is None:
-        return False
+def _progress(run, job):
+    """``(finished, newest checkpoint)``: finished when the run holds its trained model for ``job.epochs`` (or
+    it stopped early), so there is nothing to train."""
     checkpoint = latest_checkpoint(run.url)
-    return checkpoint is None or checkpoint.state.get("stopped") or checkpoint.epoch >= job.epochs
+    finished = read_json(f"{run.url}/result.json") is not None and (
+        checkpoint is None or checkpoint.state.get("stopped") or checkpoint.epoch >= job.epochs)
+    return finished, checkpoint
 
 
-def _say_where_it_starts(run, job, out, verbose):
+def _say_where_it_starts(run, job, finished, checkpoint, out, verbose):
     which = f" ({job.label})" if job.label else ""
-    if _finished(run, job):
+    if finished:
         _say(out, verbose, f"run {run.run_id}{which} finished before: its model is returned without training "
                            f"(delete {run.url} to train it anew)")
-        return
-    checkpoint = latest_checkpoint(run.url)
-    if checkpoint is not None:
+    elif checkpoint is not None:
         _say(out, verbose, f"run {run.run_id}{which}: resuming from its checkpoint after epoch {checkpoint.epoch} "
                            f"of {job.epochs}")
 

@@ -182,19 +182,18 @@ def _stand_in(connection, args):
     """Hand the rank's stdio, environment and arguments to the server; then stand in for the rank until it ends."""
     socket.send_fds(connection, [b"r"], [0, 1, 2])
     _send(connection, {"args": args, "env": {**os.environ, RANK_COMMAND_PID: str(os.getpid())}, "cwd": os.getcwd()})
-    reader = connection.makefile("r")
-    rank = json.loads(reader.readline())["pid"]
+    rank = _receive(connection)["pid"]
 
     def pass_on(number, frame):
         os.kill(rank, number)
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, pass_on)
     threading.Thread(target=_die_with_parent, args=(os.getppid(), rank), daemon=True).start()
-    line = reader.readline()
-    if not line:
+    try:
+        status = _receive(connection)["status"]
+    except EOFError:
         print(f"warm rank {rank}: its server ended before the rank did", file=sys.stderr, flush=True)
         sys.exit(1)
-    status = json.loads(line)["status"]
     if os.WIFSIGNALED(status):
         number = os.WTERMSIG(status)
         if number != signal.SIGKILL:
@@ -226,7 +225,7 @@ def _exactly(connection, size):
     while len(data) < size:
         chunk = connection.recv(size - len(data))
         if not chunk:
-            raise EOFError("the rank's command went away")
+            raise EOFError("the other end went away")
         data += chunk
     return data
 
@@ -280,10 +279,10 @@ def _keep(connection):
             _become_rank(connection, fds, request)
         for fd in fds:
             os.close(fd)
-        connection.sendall((json.dumps({"pid": rank}) + "\n").encode())
+        _send(connection, {"pid": rank})
         threading.Thread(target=_kill_when_gone, args=(connection, rank), daemon=True).start()
         _, status = os.waitpid(rank, 0)
-        connection.sendall((json.dumps({"status": status}) + "\n").encode())
+        _send(connection, {"status": status})
         status = 0
     finally:
         os._exit(status)
