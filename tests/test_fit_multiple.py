@@ -38,7 +38,10 @@ def test_cross_validator_trains_each_fold_in_one_launch_and_equals_fitting_each_
     fitted = cv.fit(blobs)
     output = capsys.readouterr().out
     assert output.count("rank 0 of 2:") == 2 + 1  # one launch per fold (not per fold and map), then the best map
-    assert "param map 2 of 2 (learningRate=0.03, hiddenLayers=[4])" in output
+    # the maps see the same batches, so each fold trains them in one step loop
+    assert output.count("\nparam map 1 of 2 (learningRate=0.01, hiddenLayers=[8]) together with "
+                        "param map 2 of 2 (learningRate=0.03, hiddenLayers=[4])\n") == 2
+    assert "param map 2 of 2: epoch 3/3  " in output
 
     metrics = np.zeros((2, len(grid)))
     for fold, (train, validation) in enumerate(cv._kFold(blobs)):
@@ -102,9 +105,35 @@ def test_a_map_that_fails_in_a_rank_is_named_and_every_caller_gets_the_error(blo
         next(models)  # not trained again
 
 
+def test_a_map_that_fails_in_a_rank_is_named_when_maps_train_together(blobs, store, capsys):
+    estimator = _keras_estimator(store, verbose=1)
+    models = estimator.fitMultiple(blobs, [{estimator.model: _net(FailOnRank(7))},  # 2 ranks: never fails
+                                           {estimator.model: _net(FailOnRank(1))}])
+    with pytest.raises(TrainingError) as error:
+        next(models)
+    assert re.search(r"^param map 1 of 2 \(.*\) together with param map 2 of 2 \(.*\)$", capsys.readouterr().out,
+                     re.M)
+    assert str(error.value).startswith("param map 2 of 2 (model=")
+    assert "FailOnRank: deliberate failure in rank 1" in str(error.value)
+
+
+def test_a_lost_rank_resumes_every_map_trained_together_from_its_checkpoint(blobs, store, tmp_path, capsys):
+    estimator = _keras_estimator(store, maxRetries=1)
+    steady = _net(DieOnRank(1, "kill", step=10 ** 9))  # the same layers as the dying one, so that they train together
+    dying = _net(DieOnRank(1, "kill", step=40, once=str(tmp_path / "died")))
+    models = dict(estimator.fitMultiple(blobs, [{estimator.model: steady}, {estimator.model: dying}]))
+    output = capsys.readouterr().out
+    assert len(re.findall(r"^param map 1 of 2 \(.*\) together with param map 2 of 2 \(.*\)$", output, re.M)) == 2
+    assert re.search(r"during param map 1 of 2 \(.*\) together with param map 2 of 2 \(.*\); resuming from epoch "
+                     r"\d of 4", output)
+    assert [len(models[i].history["loss"]) for i in (0, 1)] == [4, 4]
+    _same_fit(models[0], estimator.fit(blobs, {estimator.model: steady}))
+
+
 def test_a_lost_rank_resumes_the_map_it_was_on_and_not_the_maps_before(blobs, store, tmp_path, capsys):
     estimator = _keras_estimator(store, maxRetries=1)
     dying = _net(DieOnRank(1, "kill", step=40, once=str(tmp_path / "died")))
+    # map 2's custom layer keeps the maps apart: they train in turn
     models = dict(estimator.fitMultiple(blobs, [{}, {estimator.model: dying}]))
     output = capsys.readouterr().out
     assert "during param map 2 of 2 (model=" in output and "resuming from epoch " in output

@@ -98,6 +98,8 @@ class RankOutput:
         if text.startswith(ERROR_MARKER):
             failure = json.loads(text[len(ERROR_MARKER):])
             self.failures.setdefault(rank if rank is not None else failure["rank"], failure["error"])
+            if failure.get("job") and not _PEER_LOST.search(failure["error"]):
+                self.job = failure["job"]  # the job that failed, e.g. the one of several trained together
         elif text.startswith(RANK_MARKER):
             where = json.loads(text[len(RANK_MARKER):])
             self.ranks[where["rank"]] = where

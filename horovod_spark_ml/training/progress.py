@@ -6,6 +6,8 @@ Example::
     HSM-EPOCH {"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102}
     >>> format_epoch({"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102})
     'epoch 3/20  loss 0.3121  accuracy 0.9102  (1.2 s)'
+    >>> format_epoch({"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "job": "param map 2 of 4"})
+    'param map 2 of 4: epoch 3/20  loss 0.3121  (1.2 s)'
 """
 import json
 import time
@@ -19,9 +21,9 @@ _COUNTS = {"corrupt_images"}  # logged counts, printed as integers
 class ProgressPrinter(keras.callbacks.Callback):
     """Prints one marked JSON line per epoch, with the epoch's seconds."""
 
-    def __init__(self, epochs):
+    def __init__(self, epochs, job=None):
         super().__init__()
-        self.epochs = epochs
+        self.epochs, self.job = epochs, job
         self.started = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -29,13 +31,16 @@ class ProgressPrinter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(time.time() - self.started, 3)}
+        if self.job:
+            record["job"] = self.job
         record.update({k: float(v) for k, v in (logs or {}).items()})
         print(EPOCH_MARKER + json.dumps(record), flush=True)
 
 
 def format_epoch(record):
     """One progress line, e.g. ``epoch 3/20  loss 0.3121  accuracy 0.9102  val_loss 0.35  (1.2 s)``."""
-    skip = {"epoch", "epochs", "seconds"}
+    skip = {"epoch", "epochs", "seconds", "job"}
     values = "  ".join(f"{k} {int(v)}" if k in _COUNTS else f"{k} {v:.4f}" for k, v in record.items()
                        if k not in skip)
-    return f"epoch {record['epoch']}/{record['epochs']}  {values}  ({record['seconds']:.1f} s)"
+    job = f"{record['job']}: " if "job" in record else ""
+    return f"{job}epoch {record['epoch']}/{record['epochs']}  {values}  ({record['seconds']:.1f} s)"

@@ -8,7 +8,8 @@ compiles the model with an averaging optimizer, starts from rank 0's weights,
 trains on its shard and averages its metrics with the others; rank 0 prints
 progress and writes the trained model and history to the job's run folder
 (:mod:`.runs` reads them back). Jobs that train on the same staged data read it
-once. TensorFlow is imported only in the rank's functions, so that the read
+once; those that would see the same batches train in one step loop
+(:mod:`.together`). TensorFlow is imported only in the rank's functions, so that the read
 can start first. A failure is reported to the driver as one marked line on
 stderr, so ``fit`` can raise with the failing rank's own traceback.
 
@@ -19,6 +20,7 @@ Example (what the launcher does)::
     [0.81, 0.35, ...]
 """
 import atexit
+import contextlib
 import gc
 import json
 import math
@@ -61,23 +63,40 @@ class TrainingJob:
 
 
 def train(jobs):
-    """Run one rank's training of each job in turn; rank 0 writes each job's result to its run folder."""
+    """Run one rank's training of each job in turn (those that can, together); rank 0 writes each job's result
+    to its run folder."""
     skip_collection_at_exit()
+    training = None  # what is training, for the error: a job's label, or a group's
     try:
         spark_gpus = announce()
         shards = _Shards()
         shards.read_ahead(jobs[0])
         device = _join(spark_gpus)
-        for job in jobs:
-            if job.label and os.environ.get("HOROVOD_RANK", "0") == "0":
-                print(JOB_MARKER + job.label, flush=True)
-            _train(job, shards, device)
-    except BaseException:
+        from .together import groups
+        for group in groups(jobs):
+            training = _label(group)
+            if training and os.environ.get("HOROVOD_RANK", "0") == "0":
+                print(JOB_MARKER + training, flush=True)
+            if len(group) == 1 or not _train_together(group, shards, device):
+                for job in group:
+                    if len(group) > 1 and os.environ.get("HOROVOD_RANK", "0") == "0":
+                        print(JOB_MARKER + job.label, flush=True)
+                    training = job.label
+                    _train(job, shards, device)
+    except BaseException as e:
         import horovod.tensorflow as hvd
         rank = hvd.rank() if hvd.is_initialized() else -1
-        print(ERROR_MARKER + json.dumps({"rank": rank, "error": traceback.format_exc()}), file=sys.stderr,
-              flush=True)
+        failure = {"rank": rank, "job": getattr(e, "hsm_job", None) or training, "error": traceback.format_exc()}
+        print(ERROR_MARKER + json.dumps(failure), file=sys.stderr, flush=True)
         raise
+
+
+def _label(group):
+    """How progress and errors name a group of jobs: the job's own label, or theirs, trained together."""
+    labels = [job.label for job in group]
+    if len(labels) == 1:
+        return labels[0]
+    return f"{labels[0]} together with " + (f"{', '.join(labels[1:-1])} and " if len(labels) > 2 else "") + labels[-1]
 
 
 def skip_collection_at_exit():
@@ -144,77 +163,179 @@ def _join(spark_gpus):
 
 def _train(job, shards, device):
     import horovod.tensorflow as hvd
-    import keras
     import tensorflow as tf
-    from .horovod_keras import (CountReporter, MetricAverager, average_non_trainable, broadcast_weights,
-                                distributed_optimizer)
-    from ..data.image_decoding import UNDECODABLE, undecodable_message
-    from ..keras_bytes import model_from_bytes, model_to_bytes
-    from .checkpoints import Checkpointer, ResumableEarlyStopping, restore, write_result
-    from .progress import ProgressPrinter
+    from .horovod_keras import CountReporter, MetricAverager, average_non_trainable, distributed_optimizer
+    from .checkpoints import ResumableEarlyStopping
 
-    rank, size = hvd.rank(), hvd.size()
-    resume = job.resume
-    done = resume.epoch if resume else 0
-    keras.utils.set_random_seed(job.seed + rank + 7919 * done)  # dropout differs per rank (and per resumption)
-    model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
-    model.compile(optimizer=distributed_optimizer(_optimizer(job.optimizer, job.learning_rate)),
-                  loss=_deserialize(job.loss), loss_weights=job.loss_weights,
-                  # [] would still expect a target per output; with sample weights, the metrics weigh them too
-                  **{"weighted_metrics" if job.weight else "metrics": _deserialize(job.metrics) or None},
-                  jit_compile=False)
-    if resume:
-        restore(model, resume)  # every rank reads the same checkpoint
-    broadcast_weights(model)
-    if rank == 0:
-        print(f"training on {size} ranks, rank 0 on {device}", flush=True)
-
+    rank = hvd.rank()
+    model = _compiled(job, rank, distributed_optimizer)
+    _start(model, job)
+    _say_training(device)
     corrupt = tf.Variable(0, dtype=tf.int64, trainable=False)
-    steps = max(1, math.ceil(job.train_rows / (job.batch_size * size)))
-    read = dict(rank=rank, size=size, batch_size=job.batch_size, inputs=job.inputs, targets=job.targets,
-                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt, weight=job.weight)
     callbacks = [MetricAverager()]
     if job.input_spec is not None and job.input_spec.kind == "encoded":
         callbacks.insert(0, CountReporter(corrupt, "corrupt_images"))
     stopping = None
     if job.early_stopping_patience > 0:
-        stopping = ResumableEarlyStopping(resume, monitor="val_loss" if job.val_urls else "loss",
+        stopping = ResumableEarlyStopping(job.resume, monitor="val_loss" if job.val_urls else "loss",
                                           patience=job.early_stopping_patience, restore_best_weights=True)
         callbacks.append(stopping)
-    checkpointer = Checkpointer(job.run_url, stopping, resume, writes=rank == 0 and bool(job.run_url))
-    callbacks.append(checkpointer)
+    checkpointer, reporting = _own_callbacks(job, rank, stopping)
+    callbacks += reporting
+    _fit(model, job, _read(job, rank, hvd.size(), corrupt), shards.read_ahead(job), callbacks)
+    average_non_trainable(model)
+    if rank == 0:
+        _write_result(job, model, checkpointer)
+
+
+def _train_together(jobs, shards, device):
+    """Train ``jobs`` in one step loop (see :mod:`.together`); ``False`` (having trained nothing) if their
+    models do not fit together."""
+    import horovod.tensorflow as hvd
+    from .horovod_keras import MetricAverager, average_non_trainable
+    from .together import ForEachMember, Together, fits_together
+
+    rank = hvd.rank()
+    members = []
+    for job in jobs:
+        with _naming(job):
+            members.append(_compiled(job, rank, lambda optimizer: optimizer))
+    if not fits_together(members):
+        return False
+    for member, job in zip(members, jobs):
+        with _naming(job):
+            _start(member, job)
+    _say_training(device)
+    together = Together(members, [job.label for job in jobs])
+    together.compile(jit_compile=False)
+    own = [_own_callbacks(job, rank, None, together=True) for job in jobs]
+    callbacks = [MetricAverager(), ForEachMember(together, [reporting for _, reporting in own])]
+    try:
+        _fit(together, jobs[0], _read(jobs[0], rank, hvd.size(), None), shards.read_ahead(jobs[0]), callbacks)
+    except Exception as e:
+        if together.blamed:
+            e.hsm_job = together.blamed
+        raise
+    for member, job, (checkpointer, _) in zip(members, jobs, own):
+        average_non_trainable(member)
+        if rank == 0:
+            with _naming(job):
+                _write_result(job, member, checkpointer)
+    return True
+
+
+@contextlib.contextmanager
+def _naming(job):
+    """Mark an error raised while handling one of several jobs trained together with that job's label."""
+    try:
+        yield
+    except Exception as e:
+        e.hsm_job = job.label
+        raise
+
+
+def _compiled(job, rank, wrap_optimizer):
+    """The job's model, loaded and compiled as its rank trains it (seeded as for the job alone)."""
+    import keras
+    from ..keras_bytes import model_from_bytes
+    done = job.resume.epoch if job.resume else 0
+    keras.utils.set_random_seed(job.seed + rank + 7919 * done)  # dropout differs per rank (and per resumption)
+    model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
+    model.compile(optimizer=wrap_optimizer(_optimizer(job.optimizer, job.learning_rate)),
+                  loss=_deserialize(job.loss), loss_weights=job.loss_weights,
+                  # [] would still expect a target per output; with sample weights, the metrics weigh them too
+                  **{"weighted_metrics" if job.weight else "metrics": _deserialize(job.metrics) or None},
+                  jit_compile=False)
+    return model
+
+
+def _start(model, job):
+    """Give every rank the same starting point: the job's checkpoint if it resumes, then rank 0's weights."""
+    from .checkpoints import restore
+    from .horovod_keras import broadcast_weights
+    if job.resume:
+        restore(model, job.resume)  # every rank reads the same checkpoint
+    broadcast_weights(model)
+
+
+def _say_training(device):
+    import horovod.tensorflow as hvd
+    if hvd.rank() == 0:
+        print(f"training on {hvd.size()} ranks, rank 0 on {device}", flush=True)
+
+
+def _own_callbacks(job, rank, stopping, together=False):
+    """A job's checkpointer, and what reports its epochs (TensorBoard, progress) on rank 0; trained together
+    with others, its progress lines start with its map (``param map 2 of 4: epoch 3/30 ...``)."""
+    import keras
+    from .checkpoints import Checkpointer
+    from .progress import ProgressPrinter
+    checkpointer = Checkpointer(job.run_url, stopping, job.resume, writes=rank == 0 and bool(job.run_url))
+    reporting = [checkpointer]
     if rank == 0:
         if job.log_dir:
-            callbacks.append(keras.callbacks.TensorBoard(job.log_dir, write_graph=False, profile_batch=0))
-        callbacks.append(ProgressPrinter(job.epochs))
-    first_epoch = job.epochs if resume and resume.state.get("stopped") else done
+            reporting.append(keras.callbacks.TensorBoard(job.log_dir, write_graph=False, profile_batch=0))
+        reporting.append(ProgressPrinter(job.epochs, job.label.partition(" (")[0] if together else None))
+    return checkpointer, reporting
+
+
+def _read(job, rank, size, corrupt):
+    return dict(rank=rank, size=size, batch_size=job.batch_size, inputs=job.inputs, targets=job.targets,
+                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt, weight=job.weight)
+
+
+def _write_result(job, model, checkpointer):
+    """Store the trained model (plain: without the averaging optimizer, whose class exists only here) and history."""
+    from ..keras_bytes import model_from_bytes, model_to_bytes
+    from .checkpoints import write_result
+    plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
+    plain.set_weights(model.get_weights())
+    write_result(job.run_url, model_to_bytes(plain),
+                 {"epoch_seconds": checkpointer.epoch_seconds, "history": checkpointer.history})
+
+
+def _fit(model, job, read, ahead, callbacks):
+    """Train epochs after the job's checkpoint (if any) to ``job.epochs``; the data continues from the batch
+    the first of them starts at. Undecodable images fail with a message that says which column."""
+    import tensorflow as tf
+    from .reader import open_dataset
+    from ..data.image_decoding import UNDECODABLE, undecodable_message
+    resume = job.resume
+    first_epoch = job.epochs if resume and resume.state.get("stopped") else resume.epoch if resume else 0
+    steps = max(1, math.ceil(job.train_rows / (job.batch_size * read["size"])))
     try:
-        _fit(model, job, read, shards.read_ahead(job), steps, callbacks, first_epoch)
+        with open_dataset(job.train_urls, shuffle=True, ahead=ahead[0], first_batch=first_epoch * steps,
+                          **read) as train_data:
+            fit = dict(epochs=job.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
+                       verbose=0)
+            _build_state(model, train_data.element_spec)
+            if not job.val_urls:
+                return model.fit(train_data, **fit)
+            with open_dataset(job.val_urls, shuffle=False, ahead=ahead[1], **read) as val_data:
+                val_steps = max(1, math.ceil(job.val_rows / (job.batch_size * read["size"])))
+                return model.fit(train_data, validation_data=val_data, validation_steps=val_steps, **fit)
     except tf.errors.InvalidArgumentError as e:
         if job.input_spec is None or UNDECODABLE not in str(e):
             raise
         raise ValueError(undecodable_message(job.input_spec)) from None
-    average_non_trainable(model)
-    if rank == 0:
-        # The result holds the plain model, without the averaging optimizer, whose class exists only here.
-        plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
-        plain.set_weights(model.get_weights())
-        write_result(job.run_url, model_to_bytes(plain),
-                     {"epoch_seconds": checkpointer.epoch_seconds, "history": checkpointer.history})
 
 
-def _fit(model, job, read, ahead, steps, callbacks, first_epoch):
-    """Train epochs ``first_epoch + 1 .. job.epochs``; the data continues from the batch the first one starts at."""
-    from .reader import open_dataset
-    with open_dataset(job.train_urls, shuffle=True, ahead=ahead[0], first_batch=first_epoch * steps,
-                      **read) as train_data:
-        fit = dict(epochs=job.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
-                   verbose=0)
-        if not job.val_urls:
-            return model.fit(train_data, **fit)
-        with open_dataset(job.val_urls, shuffle=False, ahead=ahead[1], **read) as val_data:
-            val_steps = max(1, math.ceil(job.val_rows / (job.batch_size * read["size"])))
-            return model.fit(train_data, validation_data=val_data, validation_steps=val_steps, **fit)
+def _build_state(model, batch_spec):
+    """Create the optimizer's and the metrics' variables before the first step is traced.
+
+    Keras on TensorFlow creates them while tracing the first step, and a
+    ``tf.function`` that creates variables is traced a second time: 0.5 s for
+    a small MLP, seconds for several models trained together. Keras' own
+    ``_symbolic_build`` builds them from the batch's shapes and types.
+    """
+    from .together import Together
+    for member in model.members if isinstance(model, Together) else [model]:
+        try:
+            member._symbolic_build(data_batch=batch_spec)
+        except Exception:
+            # Keras rewords a layer's error here ("Unable to automatically build the model"); the first
+            # step's trace builds the same state, and raises the layer's own error with its traceback.
+            pass
 
 
 def _deserialize(config):
