@@ -294,12 +294,37 @@ def _mend_task_service():
         _horovods["task_handle"] = SparkTaskService._handle
         SparkTaskService._handle = _answer_exit_code_promptly
     SparkTaskService._run_command = _run_command_timed_from_start
+    from horovod.runner.common.util import safe_shell_exec
+    if not isinstance(safe_shell_exec.multiprocessing, _ForkingMultiprocessing):
+        safe_shell_exec.multiprocessing = _ForkingMultiprocessing()
     # Horovod runs each rank under a multiprocessing middleman whose events outlive it; the
     # resource tracker it starts would warn about them on every executor's stderr.
     if _QUIET_TRACKER not in sys.warnoptions:
         sys.warnoptions.append(_QUIET_TRACKER)
     # Executor processes run only Horovod's task services as threaded TCP servers.
     socketserver.ThreadingTCPServer.serve_forever = _serve_polling_often
+
+
+class _ForkingMultiprocessing:
+    """``multiprocessing`` as Horovod's ``safe_shell_exec`` sees it in an executor: the "spawn" context that it
+    starts each rank's middleman process from forks instead.
+
+    Spawned, a middleman is a fresh Python that imports Horovod and the Python
+    worker's main module: about 0.3 s a rank, while the other ranks start on
+    the same cores (Horovod's task job gets fresh Python workers each launch,
+    so a fork server would be started afresh each time too). Forked, it takes
+    milliseconds. It only starts the rank's command and waits for it, and the
+    Python worker runs nothing but Horovod's task service, so nothing that the
+    fork leaves locked is ever used.
+    """
+
+    def get_context(self, method=None):
+        import multiprocessing
+        return multiprocessing.get_context("fork")
+
+    def __getattr__(self, name):
+        import multiprocessing
+        return getattr(multiprocessing, name)
 
 
 def _run_command_timed_from_start(service, command, *command_args, **command_kwargs):
