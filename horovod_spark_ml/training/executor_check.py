@@ -7,13 +7,16 @@ whether it can write under ``storePath``. A problem raises
 the fix, instead of an unpickling error deep in Horovod's task job.
 
 The probe itself must run where this package is missing, so it is pickled by
-value and imports nothing from it.
+value and imports nothing from it. A check that passed is not repeated for
+:data:`RECHECK_SECONDS` while the application has the same executors (each
+costs a Spark job, 0.3 s of a small fit).
 
 Example::
 
     >>> check_executors(spark, num_proc=2, store_url="file:///mnt/shared/store")
     [ExecutorInfo(host='10.0.0.11', python='/opt/env/bin/python', missing={}, store_error=None), ...]
 """
+import time
 from dataclasses import dataclass
 
 from ..errors import ClusterError
@@ -21,6 +24,8 @@ from .launcher import RANK_ENV, spark_failure
 
 # What a rank imports: a missing one fails the rank's start, or Horovod's task job.
 REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "petastorm", "horovod_spark_ml")
+RECHECK_SECONDS = 600
+_passed = {}  # (application and executors, numProc, store) -> (when a check passed, its ExecutorInfos)
 SHIP_ENVIRONMENT = ("Set PYSPARK_PYTHON (or spark.pyspark.python) to a Python that has the training stack on "
                     "every executor, or ship one: venv-pack -o env.tar.gz, then spark.archives="
                     "env.tar.gz#environment and PYSPARK_PYTHON=./environment/bin/python (see the README, "
@@ -38,6 +43,22 @@ class ExecutorInfo:
 
 def check_executors(spark, num_proc, store_url=None):
     """Probe ``num_proc`` executor tasks; raise :class:`ClusterError` naming the first problem found."""
+    key = (_executors_now(spark), num_proc, store_url)
+    checked, executors = _passed.get(key, (None, None))
+    if checked is not None and time.monotonic() - checked < RECHECK_SECONDS:
+        return executors
+    executors = _check(spark, num_proc, store_url)
+    _passed[key] = (time.monotonic(), executors)
+    return executors
+
+
+def _executors_now(spark):
+    """The application and its executors' block managers (a replaced executor has a new one)."""
+    context = spark.sparkContext
+    return context.applicationId, context._jsc.sc().getExecutorMemoryStatus().keySet().toString()
+
+
+def _check(spark, num_proc, store_url):
     from pyspark import cloudpickle
 
     from . import executor_probe
