@@ -12,6 +12,8 @@ Example::
     >>> info.num_features, info.num_classes
     (64, 10)
 """
+import contextlib
+import contextvars
 import math
 from dataclasses import dataclass, field
 
@@ -27,6 +29,7 @@ FEATURES = "features"  # name of the staged features column
 LABEL = "label"        # name of the staged label column
 WEIGHT = "weight"  # the staged sample weight column (weightCol)
 VALIDATION = "is_validation"  # the staged validationIndicatorCol, until the split
+_shared = contextvars.ContextVar("horovod_spark_ml_shared_aggregates", default=None)
 
 
 @dataclass(frozen=True)
@@ -146,8 +149,8 @@ def check_training_input(df, *, features, label_cols=(), label_kind=None, num_pr
     if label_names:
         label_is_vector = _check_label_types(df, label_names, label_kind)
 
-    stats = df.agg(F.count(F.lit(1)).alias("rows"), *features.stats(df),
-                   *_label_stats(df, label_names, label_kind, label_is_vector)).first().asDict()
+    stats = _aggregate(df, F.count(F.lit(1)).alias("rows"), *features.stats(df),
+                       *_label_stats(df, label_names, label_kind, label_is_vector))
     rows = stats["rows"]
     if rows == 0:
         raise InputError("the DataFrame is empty: fit needs at least one row for each of the "
@@ -165,6 +168,30 @@ def check_training_input(df, *, features, label_cols=(), label_kind=None, num_pr
     if label_is_vector:
         return TrainingInput(rows, width, "vector", _vector_label_width(stats, label_names[0]))
     return TrainingInput(rows, width, "value" if len(label_names) == 1 else "vector", len(label_names))
+
+
+@contextlib.contextmanager
+def aggregates_shared():
+    """Within the block, the same aggregates over the same DataFrame run once: ``fitMultiple`` checks each
+    param map's input, and a grid over learning rates or layers checks the same columns each time."""
+    token = _shared.set({})
+    try:
+        yield
+    finally:
+        _shared.reset(token)
+
+
+def _aggregate(df, *aggregates):
+    """``df.agg(*aggregates)``'s one row as a dict (one Spark job, or none inside :func:`aggregates_shared`
+    when the same was asked before)."""
+    shared = _shared.get()
+    key = None if shared is None else (df.semanticHash(), tuple(str(a) for a in aggregates))
+    if key is not None and key in shared:
+        return shared[key]
+    found = df.agg(*aggregates).first().asDict()
+    if key is not None:
+        shared[key] = found
+    return found
 
 
 def require_column(df, name, param):
