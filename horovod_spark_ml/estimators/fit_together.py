@@ -6,7 +6,7 @@ order, for all the plans:
 
 1. every plan's params and input are checked on the driver, so a bad map fails
    before anything is staged or launched (the error names the map); the maps
-   that check the same columns share one Spark job;
+   that check the same columns share one Spark job (see :mod:`..data.schema`);
 2. the executors are checked once per ``numProc`` and store;
 3. each plan's Keras model is built (seeded) and its run opened;
 4. the data is staged once for all the plans that would stage the same rows
@@ -24,7 +24,6 @@ Example::
 import threading
 from dataclasses import dataclass
 
-from ..data.schema import aggregates_shared
 from ..errors import InputError
 from ..training.executor_check import check_executors
 from ..training.runs import train_runs
@@ -53,8 +52,7 @@ def fit_together(dataset, estimators, labels=None):
     ``labels`` names each one in progress and errors (``None`` for a single fit).
     """
     labels = labels or [None] * len(estimators)
-    with aggregates_shared():
-        plans = [_named(label, estimator._check_fit, dataset) for estimator, label in zip(estimators, labels)]
+    plans = [_named(label, estimator._check_fit, dataset) for estimator, label in zip(estimators, labels)]
     _check_run_ids(estimators, labels)
     for num_proc, read_url in dict.fromkeys((plan.num_proc, plan.store.read_url) for plan in plans):
         check_executors(dataset.sparkSession, num_proc, read_url)
