@@ -33,12 +33,14 @@ MOST_PARAMETERS = 4_000_000
 
 def groups(jobs):
     """``jobs`` split into runs of consecutive jobs that may train together (a run of one trains alone)."""
-    found = []
+    found, last_key = [], None
     for job in jobs:
-        if found and _key(job) is not None and _key(job) == _key(found[-1][-1]) and len(found[-1]) < MOST_MODELS:
+        key = _key(job)
+        if key is not None and key == last_key and len(found[-1]) < MOST_MODELS:
             found[-1].append(job)
         else:
             found.append([job])
+        last_key = key
     return found
 
 

@@ -73,13 +73,14 @@ def train(jobs):
         shards.read_ahead(jobs[0])
         device = _join(spark_gpus)
         from .together import groups
+        leader = os.environ.get("HOROVOD_RANK", "0") == "0"
         for group in groups(jobs):
             training = _label(group)
-            if training and os.environ.get("HOROVOD_RANK", "0") == "0":
+            if training and leader:
                 print(JOB_MARKER + training, flush=True)
             if len(group) == 1 or not _train_together(group, shards, device):
                 for job in group:
-                    if len(group) > 1 and os.environ.get("HOROVOD_RANK", "0") == "0":
+                    if len(group) > 1 and leader:
                         print(JOB_MARKER + job.label, flush=True)
                     training = job.label
                     _train(job, shards, device)
