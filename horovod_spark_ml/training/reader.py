@@ -66,7 +66,7 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
     fits = _fits(urls, size)
     if _held_in_memory(images, fits):
         values = ahead.result() if ahead else _read_shard(urls, rank, size, columns)
-        yield _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch, weight)
+        yield _untuned(_in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch, weight))
         return
     seed += first_batch
     import tensorflow as tf
@@ -87,10 +87,25 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
                 dataset = dataset.shuffle(_SHUFFLE_ROWS, seed=seed)
         else:
             dataset = _image_rows(batches, images, shuffle, seed, corrupt_counter)
-        yield dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+        yield _untuned(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
     finally:
         reader.stop()
         reader.join()
+
+
+def _untuned(dataset):
+    """``dataset`` with tf.data's autotuning off: ``AUTOTUNE`` parallelism and buffer sizes take TensorFlow's
+    defaults.
+
+    With autotuning on, a rank stalled as ``fit`` returned, while Keras let go
+    of the dataset's iterator: 0.2-2.5 s on 3 of 5 warm fits of the demo's
+    MLP, and on most param-map groups of a model search. With it off, none
+    did in 8 fits, and the epochs took as long.
+    """
+    import tensorflow as tf
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
 
 def _columns(inputs, targets, images, weight=None):
@@ -167,6 +182,7 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first
     repeats = -(-batch_size // rows)
     batches = rows * repeats // batch_size
 
+    @tf.autograph.experimental.do_not_convert  # no control flow to convert; converting took 0.1 s a rank
     def order(number):
         index = tf.range(rows, dtype=tf.int64)
         parts = [tf.random.experimental.stateless_shuffle(index, seed=tf.stack([tf.cast(seed, tf.int64),
@@ -174,6 +190,7 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first
                  if shuffle else index for i in range(repeats)]
         return tf.reshape(tf.concat(parts, 0)[:batches * batch_size], (batches, batch_size))
 
+    @tf.autograph.experimental.do_not_convert
     def gather(index, data):
         return _example(inputs, targets, weight, {column: tf.gather(value, index) for column, value in data.items()})
 
@@ -192,6 +209,9 @@ def _shared_tensor(array):
 
 
 def _tensor_rows(batches, inputs, targets, weight=None):
+    import tensorflow as tf
+
+    @tf.autograph.experimental.do_not_convert
     def to_example(batch):
         return _example(inputs, targets, weight, batch._asdict())
 
