@@ -7,7 +7,9 @@ run going up to 5 s after its ranks ended:
 - Each Spark task keeps its service up at least 3 s after the rank's command
   starts, so the driver can still fetch the exit code; but Horovod starts
   that clock when the command ends, so every run slept 3 s after training.
-  It now starts when the command starts.
+  It now starts when the command starts, and the task ends as soon as the
+  driver has fetched the exit code: shorter runs (a warm fit of the demo's
+  MLP takes about 3 s) ended on that clock.
 - Asked for the exit code, a task looked for its command's end once a second.
   It now answers when the command ends.
 - Horovod's services, the driver's and each task's, noticed a shutdown at
@@ -301,6 +303,7 @@ def _mend_task_service():
     if SparkTaskService._handle is not _answer_exit_code_promptly:
         _horovods["task_handle"] = SparkTaskService._handle
         SparkTaskService._handle = _answer_exit_code_promptly
+    SparkTaskService.wait_for_command_termination = _wait_until_exit_code_fetched
     SparkTaskService._run_command = _run_command_timed_from_start
     from horovod.runner.common.util import safe_shell_exec
     if not isinstance(safe_shell_exec.multiprocessing, _ForkingMultiprocessing):
@@ -350,4 +353,20 @@ def _answer_exit_code_promptly(service, request, client_address):
         return _horovods["task_handle"](service, request, client_address)
     service.wait_for_command_start()
     service._command_thread.join()
+    _exit_code_fetched(service).set()  # the service's shutdown waits for this answer to be sent
     return WaitForCommandExitCodeResponse(service._command_exit_code)
+
+
+def _wait_until_exit_code_fetched(service):
+    """The task's wait for its command: after the command ends, until the driver has fetched its exit code, or
+    at most until Horovod's minimum lifetime of the command (3 s from its start) is over."""
+    from horovod.runner.common.service.task_service import BasicTaskService
+    try:
+        return BasicTaskService.wait_for_command_termination(service)
+    finally:
+        if service._minimum_command_lifetime is not None:
+            _exit_code_fetched(service).wait(service._minimum_command_lifetime.remaining())
+
+
+def _exit_code_fetched(service):
+    return service.__dict__.setdefault("_hsm_exit_code_fetched", threading.Event())
