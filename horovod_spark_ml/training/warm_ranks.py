@@ -238,9 +238,11 @@ def serve(path, owner):
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return  # another server for the same path started first
+    import gc
     import importlib
     for module in _PRELOAD:
         importlib.import_module(module)
+    gc.freeze()  # what the ranks share from here is not scanned by their collections (nor copied by them)
     if os.path.exists(path):
         os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
