@@ -100,7 +100,10 @@ def _untuned(dataset):
     With autotuning on, a rank stalled as ``fit`` returned, while Keras let go
     of the dataset's iterator: 0.2-2.3 s on 9 of 13 warm fits of the demo's
     MLP, 2.2-2.5 s on 3 of 6 folds of a model search. With it off, none did
-    in 35 fits and folds, and the epochs took as long.
+    in 35 fits and folds, and the epochs took as long. It is TensorFlow's own:
+    in a plain Python, deleting this reader's autotuned iterator after 3 s of
+    use took 2.1 s in 2 of 6 tries, and never more than 3 ms without
+    autotuning.
     """
     import tensorflow as tf
     options = tf.data.Options()
