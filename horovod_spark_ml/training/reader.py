@@ -102,8 +102,8 @@ def _untuned(dataset):
     MLP, 2.2-2.5 s on 3 of 6 folds of a model search. With it off, none did
     in 35 fits and folds, and the epochs took as long. It is TensorFlow's own:
     in a plain Python, deleting this reader's autotuned iterator after 3 s of
-    use took 2.1 s in 2 of 6 tries, and never more than 3 ms without
-    autotuning.
+    use took 2.1 s in 3 of 12 tries, and never more than 3 ms without
+    autotuning (``python -m bench.iterator_stall``).
     """
     import tensorflow as tf
     options = tf.data.Options()
