@@ -26,7 +26,7 @@ MOVED = {old: f"{group}.{old}" for group, olds in {
     "data": ["schema", "layout", "staging", "store", "image_files", "image_input", "image_decoding",
              "sequence_files", "sequence_input", "path_labels"],
     "training": ["launcher", "worker", "reader", "horovod_keras", "horovod_spark_patches", "devices", "progress"],
-    "serving": ["inference", "zip_import_cache"],
+    "serving": ["inference"],
 }.items() for old in olds}
 
 

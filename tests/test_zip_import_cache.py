@@ -6,7 +6,7 @@ import zipimport
 
 import pytest
 
-from horovod_spark_ml.serving.zip_import_cache import reread_changed_zips
+from horovod_spark_ml.zip_import_cache import reread_changed_zips
 
 
 @pytest.mark.skipif(sys.version_info[:2] >= (3, 12), reason="CPython 3.12 re-reads zips lazily itself")

@@ -1,1 +1,1 @@
-"""Serving: a fitted model's batched ``transform`` in the Python workers (``inference``, ``zip_import_cache``)."""
+"""Serving: a fitted model's batched ``transform`` in the Python workers (``inference``)."""

@@ -8,7 +8,7 @@ of each predict call dominates small batches. The model crosses to the
 executors as ``.keras`` bytes in a broadcast and is rebuilt once per Python
 worker, then reused by every later batch and task in that worker (which from
 then on also skips re-reading PySpark's zips at each task: see
-:mod:`.zip_import_cache`). Spark converts array results from pandas element
+:mod:`..zip_import_cache`). Spark converts array results from pandas element
 by element in Python, which costs more per row than predicting; so narrow
 outputs (a classifier's) come back as one double per value and become arrays
 on the JVM. Wide ones (embeddings, reconstructions) come back as arrays: past
@@ -162,7 +162,7 @@ def _load(digest, shipped, modules):
     if model is None:  # the first batch with this model in this Python worker
         from ..keras_bytes import model_from_bytes
         from ..quiet_tensorflow import quiet_retracing_warnings
-        from .zip_import_cache import reread_changed_zips
+        from ..zip_import_cache import reread_changed_zips
         reread_changed_zips()  # for the worker's next tasks
         quiet_retracing_warnings()
         model = _MODELS[digest] = model_from_bytes(shipped.value, modules=modules)
