@@ -3,9 +3,10 @@
 The driver sends a list of :class:`TrainingJob` (plain data and the model as
 ``.keras`` bytes): one for a fit, one per param map for ``fitMultiple``. Each
 rank starts reading its shard of the staged data, then imports TensorFlow
-meanwhile, joins Horovod and pins its device, once. Then for each job it
-compiles the model with an averaging optimizer, starts from rank 0's weights,
-trains on its shard and averages its metrics with the others; rank 0 prints
+meanwhile, pins its device and starts joining Horovod, once. Then for each job
+it compiles the model with an averaging optimizer (the first while the rank
+joins), starts from rank 0's weights, trains on its shard and averages its
+metrics with the others; rank 0 prints
 progress and writes the trained model and history to the job's run folder
 (:mod:`.runs` reads them back). Jobs that train on the same staged data read it
 once; those that would see the same batches train in one step loop
@@ -71,22 +72,22 @@ def train(jobs):
         spark_gpus = announce()
         shards = _Shards()
         shards.read_ahead(jobs[0])
-        device = _join(spark_gpus)
+        ring = _Ring(spark_gpus)
         from .together import groups
         leader = os.environ.get("HOROVOD_RANK", "0") == "0"
         for group in groups(jobs):
             training = _label(group)
             if training and leader:
                 print(JOB_MARKER + training, flush=True)
-            if len(group) == 1 or not _train_together(group, shards, device):
+            if len(group) == 1 or not _train_together(group, shards, ring):
                 for job in group:
                     if len(group) > 1 and leader:
                         print(JOB_MARKER + job.label, flush=True)
                     training = job.label
-                    _train(job, shards, device)
+                    _train(job, shards, ring)
     except BaseException as e:
         import horovod.tensorflow as hvd
-        rank = hvd.rank() if hvd.is_initialized() else -1
+        rank = hvd.rank() if hvd.is_initialized() else int(os.environ.get("HOROVOD_RANK", -1))
         failure = {"rank": rank, "job": getattr(e, "hsm_job", None) or training, "error": traceback.format_exc()}
         print(ERROR_MARKER + json.dumps(failure), file=sys.stderr, flush=True)
         raise
@@ -154,24 +155,58 @@ class _Shards:
         return self.ahead
 
 
-def _join(spark_gpus):
-    """Join Horovod and pin this rank's device; return the device's description."""
-    import horovod.tensorflow as hvd
-    hvd.init()
-    from .devices import configure_devices
-    return configure_devices(hvd.local_rank(), hvd.local_size(), spark_gpus)
+class _Ring:
+    """This rank's place in the Horovod job: its device pinned at once, its joining (``hvd.init``) under way.
+
+    Joining waits for every rank and connects gloo (about 0.1 s). Under
+    Horovod's gloo launcher, which gives each rank its place in the
+    environment, it runs in a thread while the rank loads and compiles its
+    first model, and :meth:`joined` waits for it; under another launcher the
+    rank joins here.
+    """
+
+    def __init__(self, spark_gpus):
+        import threading
+        import horovod.tensorflow as hvd
+        from .devices import configure_devices
+        place = [os.environ.get(name) for name in ("HOROVOD_RANK", "HOROVOD_LOCAL_RANK", "HOROVOD_LOCAL_SIZE")]
+        self._error, self._joining = None, None
+        if None in place:
+            hvd.init()
+            place = [hvd.rank(), hvd.local_rank(), hvd.local_size()]
+        else:
+            self._joining = threading.Thread(target=self._join, name="hvd.init", daemon=True)
+            self._joining.start()
+        self.rank = int(place[0])
+        self.device = configure_devices(int(place[1]), int(place[2]), spark_gpus)
+
+    def _join(self):
+        import horovod.tensorflow as hvd
+        try:
+            hvd.init()
+        except BaseException as e:
+            self._error = e
+
+    def joined(self):
+        """Wait until this rank has joined Horovod; raise why it could not."""
+        if self._joining is not None:
+            self._joining.join()
+            self._joining = None
+        if self._error is not None:
+            raise self._error
 
 
-def _train(job, shards, device):
+def _train(job, shards, ring):
     import horovod.tensorflow as hvd
     import tensorflow as tf
     from .horovod_keras import CountReporter, MetricAverager, average_non_trainable, distributed_optimizer
     from .checkpoints import ResumableEarlyStopping
 
-    rank = hvd.rank()
+    rank = ring.rank
     model = _compiled(job, rank, distributed_optimizer)
+    ring.joined()
     _start(model, job)
-    _say_training(device)
+    _say_training(ring.device)
     corrupt = tf.Variable(0, dtype=tf.int64, trainable=False)
     callbacks = [MetricAverager()]
     if job.input_spec is not None and job.input_spec.kind == "encoded":
@@ -189,24 +224,25 @@ def _train(job, shards, device):
         _write_result(job, model, checkpointer)
 
 
-def _train_together(jobs, shards, device):
+def _train_together(jobs, shards, ring):
     """Train ``jobs`` in one step loop (see :mod:`.together`); ``False`` (having trained nothing) if their
     models do not fit together."""
     import horovod.tensorflow as hvd
     from .horovod_keras import MetricAverager, average_non_trainable
     from .together import ForEachMember, Together, fits_together
 
-    rank = hvd.rank()
+    rank = ring.rank
     members = []
     for job in jobs:
         with _naming(job):
             members.append(_compiled(job, rank, lambda optimizer: optimizer))
     if not fits_together(members):
         return False
+    ring.joined()
     for member, job in zip(members, jobs):
         with _naming(job):
             _start(member, job)
-    _say_training(device)
+    _say_training(ring.device)
     together = Together(members, [job.label for job in jobs])
     together.compile(jit_compile=False)
     own = [_own_callbacks(job, rank, None, together=True) for job in jobs]
