@@ -12,7 +12,8 @@ def probe(modules, store_url, rank_env):
 
     Where nothing is missing, it also starts the executor's rank server (see
     :mod:`.warm_ranks`) if none runs, and this Python worker's imports for
-    Horovod's task, so that both start early.
+    Horovod's task, so that both start early; and the worker's next tasks
+    skip re-reading PySpark's zips (see :mod:`..zip_import_cache`).
     """
     import importlib.util
     import os
@@ -44,8 +45,10 @@ def probe(modules, store_url, rank_env):
     if not missing:
         try:
             from horovod_spark_ml.training.warm_ranks import start_server, warm_task_imports
+            from horovod_spark_ml.zip_import_cache import reread_changed_zips
             start_server(rank_env)
             warm_task_imports()
+            reread_changed_zips()
         except Exception:  # the first rank starts it, or runs cold, and says why
             pass
     host = os.environ.get("SPARK_LOCAL_IP") or socket.gethostname()

@@ -298,8 +298,11 @@ def _prompt_mapper(make_mapper):
 
 
 def _mend_task_service():
-    """Patch Horovod's task service in this executor process, which a reused Python worker keeps."""
+    """Patch Horovod's task service in this executor process, which a reused Python worker keeps; and let the
+    worker's next tasks (the next launch's) start without re-reading PySpark's zips (:mod:`..zip_import_cache`)."""
     from horovod.spark.task.task_service import SparkTaskService
+    from ..zip_import_cache import reread_changed_zips
+    reread_changed_zips()
     if SparkTaskService._handle is not _answer_exit_code_promptly:
         _horovods["task_handle"] = SparkTaskService._handle
         SparkTaskService._handle = _answer_exit_code_promptly
