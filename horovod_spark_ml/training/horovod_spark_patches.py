@@ -13,7 +13,7 @@ run going up to 5 s after its ranks ended:
 - Asked for the exit code, a task looked for its command's end once a second.
   It now answers when the command ends.
 - Horovod's services, the driver's and each task's, noticed a shutdown at
-  their next poll, every 0.5 s; they now poll every 0.05 s.
+  their next poll, every 0.5 s; they now poll every 0.01 s.
 
 Across hosts, each rank talks to the others over the interface that routes
 to the driver, and runs the Python of its own executor:
@@ -71,7 +71,7 @@ from contextlib import contextmanager
 
 # Stands for the rank's Python in the command the driver sends; each task puts its own in.
 EXECUTOR_PYTHON = "hsm-executor-python"
-_POLL_SECONDS = 0.05
+_POLL_SECONDS = 0.01
 _QUIET_TRACKER = "ignore::UserWarning:multiprocessing.resource_tracker"
 _lock = threading.Lock()
 _open_runs = 0
