@@ -33,6 +33,7 @@ from dataclasses import dataclass
 ERROR_MARKER = "HSM-ERROR "
 RANK_MARKER = "HSM-RANK "
 JOB_MARKER = "HSM-JOB "
+_LEAVE_SECONDS = 30  # the most a failing rank waits for its join to finish (the others' launch ends it sooner)
 
 
 @dataclass
@@ -68,6 +69,7 @@ def train(jobs):
     to its run folder."""
     skip_collection_at_exit()
     training = None  # what is training, for the error: a job's label, or a group's
+    ring = None
     try:
         spark_gpus = announce()
         shards = _Shards()
@@ -90,6 +92,8 @@ def train(jobs):
         rank = hvd.rank() if hvd.is_initialized() else int(os.environ.get("HOROVOD_RANK", -1))
         failure = {"rank": rank, "job": getattr(e, "hsm_job", None) or training, "error": traceback.format_exc()}
         print(ERROR_MARKER + json.dumps(failure), file=sys.stderr, flush=True)
+        if ring is not None:
+            ring.leave()
         raise
 
 
@@ -174,11 +178,11 @@ class _Ring:
         if None in place:
             hvd.init()
             place = [hvd.rank(), hvd.local_rank(), hvd.local_size()]
-        else:
-            self._joining = threading.Thread(target=self._join, name="hvd.init", daemon=True)
-            self._joining.start()
         self.rank = int(place[0])
         self.device = configure_devices(int(place[1]), int(place[2]), spark_gpus)
+        if not hvd.is_initialized():
+            self._joining = threading.Thread(target=self._join, name="hvd.init", daemon=True)
+            self._joining.start()
 
     def _join(self):
         import horovod.tensorflow as hvd
@@ -186,6 +190,14 @@ class _Ring:
             hvd.init()
         except BaseException as e:
             self._error = e
+
+    def leave(self):
+        """Before a failing rank ends (its error reported): let its join finish first, for at most
+        :data:`_LEAVE_SECONDS`. The other ranks then lose a peer that had joined, and say so, as when ranks
+        joined before loading their models; a peer gone in mid-rendezvous would fail their joins instead,
+        with errors that read like causes of their own."""
+        if self._joining is not None:
+            self._joining.join(_LEAVE_SECONDS)
 
     def joined(self):
         """Wait until this rank has joined Horovod; raise why it could not."""
