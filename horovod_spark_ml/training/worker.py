@@ -6,12 +6,11 @@ rank starts reading its shard of the staged data, then imports TensorFlow
 meanwhile, pins its device and starts joining Horovod, once. Then for each job
 it compiles the model with an averaging optimizer (the first while the rank
 joins), starts from rank 0's weights, trains on its shard and averages its
-metrics with the others; rank 0 prints
-progress and writes the trained model and history to the job's run folder
-(:mod:`.runs` reads them back). Jobs that train on the same staged data read it
-once; those that would see the same batches train in one step loop
-(:mod:`.together`). TensorFlow is imported only in the rank's functions, so that the read
-can start first. A failure is reported to the driver as one marked line on
+metrics with the others; rank 0 prints progress and writes the trained model
+and history to the job's run folder (:mod:`.runs` reads them back). Jobs that
+train on the same staged data read it once; those that would see the same
+batches train in one step loop (:mod:`.together`). TensorFlow is imported only
+in the rank's functions, so that the read can start first. A failure is reported to the driver as one marked line on
 stderr, so ``fit`` can raise with the failing rank's own traceback.
 
 Example (what the launcher does)::
@@ -76,7 +75,7 @@ def train(jobs):
         shards.read_ahead(jobs[0])
         ring = _Ring(spark_gpus)
         from .together import groups
-        leader = os.environ.get("HOROVOD_RANK", "0") == "0"
+        leader = ring.rank == 0
         for group in groups(jobs):
             training = _label(group)
             if training and leader:
