@@ -60,6 +60,29 @@ def test_a_rank_command_runs_this_hosts_python_over_the_interface_towards_the_dr
     assert rewritten.endswith("/opt/env/bin/python -m horovod_spark_ml.training.warm_ranks a b")
 
 
+def test_only_a_plain_warm_rank_command_is_run_without_a_shell():
+    from horovod_spark_ml.training.warm_ranks import WARM, _warm_command_parts
+    command = f"env HOROVOD_RANK=1 PATH='/a b' {sys.executable} -m {WARM} gAW= x/y+"
+    assert _warm_command_parts(command) == ({"HOROVOD_RANK": "1", "PATH": "/a b"}, ["gAW=", "x/y+"])
+    for shell_work in ("; rm x", " > out", " | tee", " $HOME", " `id`", " *", " && true"):
+        assert _warm_command_parts(command + shell_work) is None
+    assert _warm_command_parts(command.replace(sys.executable, "/other/python")) is None
+    assert _warm_command_parts(command.replace(WARM, "horovod.spark.task.gloo_exec_fn")) is None
+
+
+def test_a_warm_ranks_command_is_a_fork_of_its_tasks_python_not_a_new_python(spark):
+    def command_line():  # nested: pickled by value
+        import os
+        with open(f"/proc/{os.environ['HSM_RANK_COMMAND_PID']}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode()
+
+    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+    with patched_horovod_spark():
+        line, = horovod.spark.run(command_line, num_proc=1, verbose=0, executable=EXECUTOR_PYTHON,
+                                  env={"HSM_WARM_RANKS": "1"})
+    assert "pyspark.daemon" in line and "warm_ranks" not in line
+
+
 def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host():
     from horovod_spark_ml.training.horovod_spark_patches import driver_interface
     addresses = {"lo": [("127.0.0.1", 1)], "eth0": [("192.0.2.2", 1)], "br0": [("10.0.0.1", 1)]}

@@ -61,10 +61,12 @@ Example::
     >>> with patched_horovod_spark():
     ...     results = horovod.spark.run(train, args=(job,), num_proc=2)
 """
+import os
 import re
 import shlex
 import socket
 import socketserver
+import subprocess
 import sys
 import threading
 from contextlib import contextmanager
@@ -311,6 +313,7 @@ def _mend_task_service():
     from horovod.runner.common.util import safe_shell_exec
     if not isinstance(safe_shell_exec.multiprocessing, _ForkingMultiprocessing):
         safe_shell_exec.multiprocessing = _ForkingMultiprocessing()
+        safe_shell_exec.subprocess = _ForkingRankCommands()
     # Horovod runs each rank under a multiprocessing middleman whose events outlive it; the
     # resource tracker it starts would warn about them on every executor's stderr.
     if _QUIET_TRACKER not in sys.warnoptions:
@@ -339,6 +342,33 @@ class _ForkingMultiprocessing:
     def __getattr__(self, name):
         import multiprocessing
         return getattr(multiprocessing, name)
+
+
+class _ForkingRankCommands:
+    """``subprocess`` as Horovod's middleman sees it in an executor: a warm rank's command runs in a fork of the
+    middleman (:func:`.warm_ranks.fork_command`), any other command in a shell, as Horovod runs it."""
+
+    def Popen(self, command, shell=False, env=None, stdout=None, stderr=None, **kwargs):
+        from .warm_ranks import fork_command
+        if shell and not kwargs:
+            pid = fork_command(command, os.environ if env is None else env,
+                               1 if stdout is None else stdout.fileno(), 2 if stderr is None else stderr.fileno())
+            if pid is not None:
+                return _ForkedCommand(pid)
+        return subprocess.Popen(command, shell=shell, env=env, stdout=stdout, stderr=stderr, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(subprocess, name)
+
+
+class _ForkedCommand:
+    """What the middleman uses of a ``subprocess.Popen``: the pid, and ``wait()`` for ``Popen``'s return code."""
+
+    def __init__(self, pid):
+        self.pid = pid
+
+    def wait(self):
+        return os.waitstatus_to_exitcode(os.waitpid(self.pid, 0)[1])
 
 
 def _run_command_timed_from_start(service, command, *command_args, **command_kwargs):
