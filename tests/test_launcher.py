@@ -83,6 +83,19 @@ def test_a_warm_ranks_command_is_a_fork_of_its_tasks_python_not_a_new_python(spa
     assert "pyspark.daemon" in line and "warm_ranks" not in line
 
 
+def test_a_launch_gets_ranks_readied_when_the_last_ended_for_as_many_ranks_on_the_host(spark):
+    def warmed_up():  # nested: pickled by value
+        from horovod_spark_ml.training import worker
+        return worker.warmed_up
+
+    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+    launch = dict(verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
+    with patched_horovod_spark():
+        horovod.spark.run(warmed_up, num_proc=1, **launch)  # its end readies one spare rank
+        assert horovod.spark.run(warmed_up, num_proc=2, **launch) == [False, False]  # the spare was for 1
+        assert horovod.spark.run(warmed_up, num_proc=2, **launch) == [True, True]
+
+
 def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host():
     from horovod_spark_ml.training.horovod_spark_patches import driver_interface
     addresses = {"lo": [("127.0.0.1", 1)], "eth0": [("192.0.2.2", 1)], "br0": [("10.0.0.1", 1)]}

@@ -15,6 +15,15 @@ task or executor lost). Nothing TensorFlow starts at import (threads, CUDA)
 exists yet when the server forks. The command itself needs no new Python
 either: in the executor, Horovod's middleman forks it (:func:`fork_command`).
 
+A rank forked from the server still does TensorFlow's first work in its
+process (its runtime, first ops, first tf.data pipeline): 0.1-0.2 s of each
+launch. So when a rank ends, the server readies spare ranks for the next
+launch, one per rank the host had, each forked and warmed up on a tiny model
+(``worker.warm_up``) while the executor is idle between launches; a command
+whose host has as many ranks takes one. Spares are not readied on hosts with
+NVIDIA's driver (a rank picks its GPU as it starts) or with
+``HSM_SPARE_RANKS=0``, and end after 10 minutes unused.
+
 Without a server (none can start, or ``HSM_WARM_RANKS=0``; by default also on
 hosts with NVIDIA's driver, where this has not been tried yet), or when asking
 fails, the command runs ``gloo_exec_fn`` itself, as before. Each server
@@ -29,6 +38,7 @@ import fcntl
 import hashlib
 import json
 import os
+import select
 import shlex
 import signal
 import socket
@@ -43,6 +53,7 @@ WARM = "horovod_spark_ml.training.warm_ranks"
 RANK_COMMAND_PID = "HSM_RANK_COMMAND_PID"  # in a warm rank's environment: the pid of the command standing in
 _START_SECONDS = 120  # how long a rank waits for a server that is starting (its imports take seconds)
 _IDLE_SECONDS = 3600  # a server with no rank to start for this long ends
+_SPARE_SECONDS = 600  # a spare rank not used for this long ends
 # What the server imports, so that a forked rank does not.
 _PRELOAD = ("tensorflow", "keras", "horovod.tensorflow", "horovod.spark.task", "petastorm", "pyarrow.parquet",
             "horovod_spark_ml.training.worker", "horovod_spark_ml.training.horovod_keras",
@@ -294,7 +305,15 @@ def _exactly(connection, size):
 
 # -- the server's side -------------------------------------------------------------------------------------------
 def serve(path, owner):
-    """Import what ranks need, then fork a rank for each command that asks, while the executor daemon lives."""
+    """Import what ranks need, then start a rank for each command that asks, while the executor daemon lives.
+
+    Each command gets a keeper, a child of the server that starts its rank and
+    reports its end. When a rank ends, the server readies as many spare keepers
+    as that rank's host had ranks, each with a rank forked and warmed up
+    (:func:`_spare`), so that the next launch's ranks skip TensorFlow's first
+    work; they are readied while the executor is otherwise idle, between
+    launches, never while ranks train.
+    """
     lock = open(f"{path}.lock", "a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -310,46 +329,166 @@ def serve(path, owner):
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
     listener.listen(64)
-    listener.settimeout(1.0)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the keepers are reaped as they end
+    spares = []  # (control socket, local size, when readied): spare keepers, oldest first
+    keepers = []  # control sockets of keepers whose rank runs: each says its local size when its rank ends
     last = time.monotonic()
     try:
         while os.path.exists(f"/proc/{owner}") and time.monotonic() - last < _IDLE_SECONDS:
-            try:
-                connection, _ = listener.accept()
-            except socket.timeout:
-                continue
-            last = time.monotonic()
-            if os.fork() == 0:
-                listener.close()
-                lock.close()  # held by the server alone: it says whether the server runs
-                _keep(connection)
-            connection.close()
+            readable, _, _ = select.select([*keepers, listener], [], [], 1.0)
+            for ready in readable:  # the keepers' news first: a rank that ended readies spares for the next
+                if ready is listener:
+                    connection, _ = listener.accept()
+                    last = time.monotonic()
+                    keepers.append(_hand_over(connection, spares, [listener, lock, *keepers]))
+                    continue
+                ended = ready.recv(16)
+                keepers.remove(ready)
+                ready.close()
+                if ended.isdigit() and _spares_wanted():
+                    _ready_spares(spares, int(ended), [listener, lock, *keepers])
+            while spares and time.monotonic() - spares[0][2] > _SPARE_SECONDS:
+                spares.pop(0)[0].close()  # its keeper ends, and its rank
     finally:
         for leftover in (path, f"{path}.lock", f"{path}.log"):  # a log stays only when the server failed to start
             os.unlink(leftover)
 
 
-def _keep(connection):
-    """In a child of the server: fork the rank, tell the command its pid, and its exit status when it ends."""
-    status = 1
+def _hand_over(connection, spares, held):
+    """Give a command's connection to the oldest spare keeper, or to a new keeper; that keeper's control socket."""
+    while spares:
+        control = spares.pop(0)[0]
+        try:
+            socket.send_fds(control, [b"c"], [connection.fileno()])
+        except OSError:
+            control.close()  # that spare had ended
+            continue
+        connection.close()
+        return control
+    control, theirs = socket.socketpair()
+    if os.fork() == 0:
+        _in_keeper([control, *held, *(spare[0] for spare in spares)])
+        _keep(connection, theirs)
+    theirs.close()
+    connection.close()
+    return control
+
+
+def _ready_spares(spares, local_size, held):
+    """As many spare keepers as ``local_size`` (the ranks on this host in the last launch), each with a warm rank;
+    spares readied for another number of ranks end."""
+    for stale in [s for s in spares if s[1] != local_size]:
+        spares.remove(stale)
+        stale[0].close()
+    while len(spares) < local_size:
+        control, theirs = socket.socketpair()
+        if os.fork() == 0:
+            _in_keeper([control, *held, *(spare[0] for spare in spares)])
+            _keep_spare(theirs, local_size)
+        theirs.close()
+        spares.append((control, local_size, time.monotonic()))
+
+
+def _in_keeper(held):
+    """In a keeper just forked: close what the server holds (its lock says whether the server runs; the other
+    keepers' sockets tell them when the server ends)."""
+    for each in held:
+        each.close()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def _spares_wanted():
+    """Spare ranks are readied on hosts without NVIDIA's driver (a warm-up would choose a GPU before the rank knows
+    which is its own), unless ``HSM_SPARE_RANKS=0``."""
+    return os.environ.get("HSM_SPARE_RANKS") != "0" and not os.path.exists("/proc/driver/nvidia")
+
+
+def _keep_spare(control, local_size):
+    """A spare keeper: fork a rank that warms up and waits; when the server hands over a command, keep it."""
+    channel, theirs = socket.socketpair()
+    rank = os.fork()
+    if rank == 0:
+        control.close()
+        channel.close()
+        _spare(theirs, local_size)
+    theirs.close()
     try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        _, fds, _, _ = socket.recv_fds(control, 1, 1)
+    except OSError:
+        fds = []
+    if not fds:  # the server ended, or retired this spare
+        os.kill(rank, signal.SIGKILL)
+        os._exit(0)
+    connection = socket.socket(fileno=fds[0])
+    _keep(connection, control, spare=(rank, channel, local_size))
+
+
+def _spare(channel, local_size):
+    """A spare rank: warm up as a rank on a host of ``local_size`` ranks, then wait for a command's request."""
+    try:
+        from horovod_spark_ml.training.worker import warm_up
+        warm_up(local_size)
+        _, fds, _, _ = socket.recv_fds(channel, 1, 3)
+        request = _receive(channel)
+    except BaseException:
+        os._exit(1)  # its keeper forks a rank instead
+    _become_rank(channel, fds, request)
+
+
+def _keep(connection, control, spare=None):
+    """In a keeper: start the command's rank (the spare's, if it was readied for as many ranks on this host, else
+    a rank forked now), tell the command its pid, and its exit status when it ends; then tell the server the
+    rank's local size, so that it readies spares for the next launch."""
+    status, local_size = 1, b""
+    try:
         connection.settimeout(None)
         _, fds, _, _ = socket.recv_fds(connection, 1, 3)
         request = _receive(connection)
-        rank = os.fork()
-        if rank == 0:
-            _become_rank(connection, fds, request)
+        local_size = request["env"].get("HOROVOD_LOCAL_SIZE", "").encode()
+        rank = _use_spare(spare, fds, request, local_size)
+        if rank is None:
+            rank = os.fork()
+            if rank == 0:
+                control.close()
+                _become_rank(connection, fds, request)
         for fd in fds:
             os.close(fd)
         _send(connection, {"pid": rank})
         threading.Thread(target=_kill_when_gone, args=(connection, rank), daemon=True).start()
         _, status = os.waitpid(rank, 0)
+        _tell_server(control, local_size)  # first: the command's end may start the next launch
         _send(connection, {"status": status})
         status = 0
     finally:
+        _tell_server(control, local_size)
         os._exit(status)
+
+
+def _tell_server(control, local_size):
+    """Say that this keeper's rank has ended (with its local size, if known), once."""
+    if control.fileno() != -1:
+        try:
+            control.sendall(local_size if local_size.isdigit() else b"-")
+        except OSError:
+            pass
+        control.close()
+
+
+def _use_spare(spare, fds, request, local_size):
+    """Hand the request to the spare rank; its pid, or ``None`` (then it ends) if it cannot take it."""
+    if spare is None:
+        return None
+    rank, channel, readied_for = spare
+    if local_size == str(readied_for).encode():
+        try:
+            socket.send_fds(channel, [b"r"], fds)
+            _send(channel, request)
+            return rank
+        except OSError:
+            pass  # it failed to warm up
+    os.kill(rank, signal.SIGKILL)
+    os.waitpid(rank, 0)
+    return None
 
 
 def _kill_when_gone(connection, rank):

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 ERROR_MARKER = "HSM-ERROR "
 RANK_MARKER = "HSM-RANK "
 JOB_MARKER = "HSM-JOB "
+warmed_up = False  # whether this rank did its first TensorFlow work before its command came (:func:`warm_up`)
 _LEAVE_SECONDS = 30  # the most a failing rank waits for its join to finish (the others' launch ends it sooner)
 
 
@@ -61,6 +62,32 @@ class TrainingJob:
     log_dir: str = ""  # where rank 0 writes TensorBoard event files ("" for none)
     weight: str = None  # the staged column of per-row sample weights (weightCol), or None
     label: str = None  # which of several jobs in one launch this is, e.g. "param map 2 of 4 (learningRate=0.01)"
+
+
+def warm_up(local_size):
+    """Do a rank's first TensorFlow, Keras and tf.data work, on a tiny model and dataset, pinned as one of
+    ``local_size`` ranks on this host. A spare rank (:mod:`.warm_ranks`) does it before its command comes; a
+    rank forked when its command comes does it on its job's model instead (0.1-0.2 s of its start)."""
+    global warmed_up
+    import tempfile
+    import keras
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from ..data.layout import Field
+    from ..keras_bytes import model_from_bytes, model_to_bytes
+    from .devices import configure_devices
+    from .reader import open_dataset
+    configure_devices(0, local_size)
+    with tempfile.TemporaryDirectory() as folder:
+        pq.write_table(pa.table({"x": [[0.0] * 4] * 8, "y": [0] * 8}), f"{folder}/part.parquet")
+        with open_dataset([f"file://{folder}/part.parquet"], rank=0, size=1, batch_size=4, inputs=[Field("x", (4,))],
+                          targets=[Field("y", ())], shuffle=True, seed=0) as data:
+            model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
+            model = model_from_bytes(model_to_bytes(model))
+            model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+            _build_state(model, data.element_spec)
+            next(iter(data))
+    warmed_up = True
 
 
 def train(jobs):
