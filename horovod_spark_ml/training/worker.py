@@ -85,8 +85,7 @@ def warm_up(local_size):
             model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="softmax")])
             model = model_from_bytes(model_to_bytes(model))
             model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            _build_state(model, data.element_spec)
-            next(iter(data))
+            _build_state(model, data.element_spec)  # a batch read as well would warm nothing more a rank uses
     warmed_up = True
 
 
