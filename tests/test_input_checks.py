@@ -166,3 +166,20 @@ def test_keras_estimator_without_a_loss_says_so(store, blobs):
 def test_store_path_on_a_file_system_the_driver_cannot_reach_is_rejected_with_the_reason(blobs):
     message = _fit_error(MLPClassifier(numProc=2, storePath="hdfs://namenode/staging"), blobs)
     assert "storePath 'hdfs://namenode/staging' is not writable (" in message  # here: no libhdfs or JVM for it
+
+
+def test_a_dataframe_checked_again_with_the_same_inputs_runs_no_spark_job(spark):
+    from horovod_spark_ml.data.schema import MultiInputFeatures, NumericFeatures, check_training_input
+    df = spark.createDataFrame([(Vectors.dense([float(i), 1.0]), [1.0, float(i)], float(i % 2)) for i in range(6)],
+                               ["a", "b", "label"])
+    x, y = keras.Input((2,), name="x"), keras.Input((2,), name="y")
+    two = keras.Model([x, y], keras.layers.Dense(1)(keras.layers.Concatenate()([x, y])))
+    inputs = [lambda: NumericFeatures("a"), lambda: MultiInputFeatures(["a", "b"], two)]
+    jobs = spark.sparkContext.statusTracker()
+    for make_features in inputs:
+        check = dict(features=make_features(), label_cols=["label"], label_kind="class")
+        first = check_training_input(df, **check)
+        spark.sparkContext.setJobGroup("checked again", "")
+        assert check_training_input(df, **{**check, "features": make_features()}) == first
+        assert jobs.getJobIdsForGroup("checked again") == []
+        spark.sparkContext.setLocalProperty("spark.jobGroup.id", None)
