@@ -19,6 +19,7 @@ Example::
     (1617, 2)
 """
 import logging
+import threading
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -36,6 +37,9 @@ from .store import open_filesystem, resolve_store
 log = logging.getLogger(__name__)
 
 DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024
+_KEPT_COUNTS = 256
+_partition_counts = {}  # (application, plan's semantic hash) -> its partitions: see _partitions
+_counts_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ def stage(df, columns, *, num_proc, validation_split, seed, store, row_group_byt
 
 
 def _stage_one(df, num_proc, store, row_group_bytes):
-    if df.rdd.getNumPartitions() < num_proc:
+    if _partitions(df) < num_proc:
         # Small data: one round-robin pass spreads the rows evenly over the ranks.
         df = df.coalesce(1).repartition(num_proc)
     files = _convert(df, store, row_group_bytes)
@@ -99,6 +103,22 @@ def _stage_one(df, num_proc, store, row_group_bytes):
         log.info("staged data has fewer row groups than the %d ranks; repartitioning", num_proc)
         files = _convert(df.repartition(num_proc), store, row_group_bytes)
     return list(files), sum(f.num_rows for f in files.values())
+
+
+def _partitions(df):
+    """``df.rdd.getNumPartitions()``, asked once per plan in an application (15-20 ms each time on the driver, as
+    the plan is compiled to an RDD; a refit's whole staging is a cache lookup otherwise). A count gone stale would
+    only make staging repartition when it need not, or not when it could."""
+    key = (df.sparkSession.sparkContext.applicationId, df.semanticHash())
+    with _counts_lock:
+        if key in _partition_counts:
+            return _partition_counts[key]
+    count = df.rdd.getNumPartitions()
+    with _counts_lock:
+        if len(_partition_counts) >= _KEPT_COUNTS:
+            _partition_counts.pop(next(iter(_partition_counts)))
+        _partition_counts[key] = count
+    return count
 
 
 def _convert(df, store, row_group_bytes):
