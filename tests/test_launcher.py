@@ -5,6 +5,7 @@ import sys
 import time
 
 import horovod.spark
+import pytest
 
 from horovod_spark_ml.training.horovod_spark_patches import patched_horovod_spark
 
@@ -196,6 +197,16 @@ def test_ranks_are_forked_warm_and_end_with_their_own_exit_status(spark):
     parent, error = _parent_and_exit_of_a_rank(warm=True)
     assert "-m horovod_spark_ml.training.warm_ranks --serve" in parent
     assert "Exit code: 143" in error or "Exit code: -15" in error  # SIGTERM, as for a rank of its own
+
+
+def test_a_warm_rank_that_exits_with_a_code_ends_its_command_with_that_code(spark):
+    def exit_with_3():  # nested: pickled by value
+        import sys
+        sys.exit(3)
+
+    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+    with patched_horovod_spark(), pytest.raises(RuntimeError, match="Exit code: 3"):
+        horovod.spark.run(exit_with_3, num_proc=1, verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
 
 
 def test_warm_ranks_can_be_turned_off(spark):

@@ -308,11 +308,11 @@ def serve(path, owner):
     """Import what ranks need, then start a rank for each command that asks, while the executor daemon lives.
 
     Each command gets a keeper, a child of the server that starts its rank and
-    reports its end. When a rank ends, the server readies as many spare keepers
-    as that rank's host had ranks, each with a rank forked and warmed up
-    (:func:`_spare`), so that the next launch's ranks skip TensorFlow's first
-    work; they are readied while the executor is otherwise idle, between
-    launches, never while ranks train.
+    reports its end. When the last of its ranks has ended, the server readies as
+    many spare keepers as that rank's host had ranks, each with a rank forked
+    and warmed up (:func:`_spare`), so that the next launch's ranks skip
+    TensorFlow's first work; they are readied while the executor is otherwise
+    idle, between launches, never while its ranks train.
     """
     lock = open(f"{path}.lock", "a")
     try:
@@ -345,8 +345,8 @@ def serve(path, owner):
                 ended = ready.recv(16)
                 keepers.remove(ready)
                 ready.close()
-                if ended.isdigit() and _spares_wanted():
-                    _ready_spares(spares, int(ended), [listener, lock, *keepers])
+                if ended.isdigit() and not keepers and _spares_wanted():  # the last rank: the executor is idle
+                    _ready_spares(spares, int(ended), [listener, lock])
             while spares and time.monotonic() - spares[0][2] > _SPARE_SECONDS:
                 spares.pop(0)[0].close()  # its keeper ends, and its rank
     finally:
@@ -406,12 +406,15 @@ def _spares_wanted():
 def _keep_spare(control, local_size):
     """A spare keeper: fork a rank that warms up and waits; when the server hands over a command, keep it."""
     channel, theirs = socket.socketpair()
+    report, reporting = os.pipe()
     rank = os.fork()
     if rank == 0:
         control.close()
         channel.close()
-        _spare(theirs, local_size)
+        os.close(report)
+        _spare(theirs, local_size, reporting)
     theirs.close()
+    os.close(reporting)
     try:
         _, fds, _, _ = socket.recv_fds(control, 1, 1)
     except OSError:
@@ -420,19 +423,19 @@ def _keep_spare(control, local_size):
         os.kill(rank, signal.SIGKILL)
         os._exit(0)
     connection = socket.socket(fileno=fds[0])
-    _keep(connection, control, spare=(rank, channel, local_size))
+    _keep(connection, control, spare=(rank, channel, local_size, report))
 
 
-def _spare(channel, local_size):
+def _spare(channel, local_size, report):
     """A spare rank: warm up as a rank on a host of ``local_size`` ranks, then wait for a command's request."""
     try:
         from horovod_spark_ml.training.worker import warm_up
-        warm_up(local_size)
+        warm_up(local_size, wanted=lambda: bool(select.select([channel], [], [], 0)[0]))
         _, fds, _, _ = socket.recv_fds(channel, 1, 3)
         request = _receive(channel)
     except BaseException:
         os._exit(1)  # its keeper forks a rank instead
-    _become_rank(channel, fds, request)
+    _become_rank(channel, fds, request, report)
 
 
 def _keep(connection, control, spare=None):
@@ -445,19 +448,28 @@ def _keep(connection, control, spare=None):
         _, fds, _, _ = socket.recv_fds(connection, 1, 3)
         request = _receive(connection)
         local_size = request["env"].get("HOROVOD_LOCAL_SIZE", "").encode()
-        rank = _use_spare(spare, fds, request, local_size)
+        rank, report = _use_spare(spare, fds, request, local_size)
         if rank is None:
+            report, reporting = os.pipe()
             rank = os.fork()
             if rank == 0:
                 control.close()
-                _become_rank(connection, fds, request)
+                os.close(report)
+                _become_rank(connection, fds, request, reporting)
+            os.close(reporting)
         for fd in fds:
             os.close(fd)
         _send(connection, {"pid": rank})
         threading.Thread(target=_kill_when_gone, args=(connection, rank), daemon=True).start()
-        _, status = os.waitpid(rank, 0)
+        status = _reported_status(report)
+        if status is None:  # it ended without reporting (killed, or it could not)
+            _, status = os.waitpid(rank, 0)
         _tell_server(control, local_size)  # first: the command's end may start the next launch
         _send(connection, {"status": status})
+        try:
+            os.waitpid(rank, 0)
+        except ChildProcessError:
+            pass  # reaped above
         status = 0
     finally:
         _tell_server(control, local_size)
@@ -475,20 +487,35 @@ def _tell_server(control, local_size):
 
 
 def _use_spare(spare, fds, request, local_size):
-    """Hand the request to the spare rank; its pid, or ``None`` (then it ends) if it cannot take it."""
+    """Hand the request to the spare rank: its pid and the pipe it reports its exit code on; ``(None, None)``
+    (and it ends) if it cannot take it."""
     if spare is None:
-        return None
-    rank, channel, readied_for = spare
+        return None, None
+    rank, channel, readied_for, report = spare
     if local_size == str(readied_for).encode():
         try:
             socket.send_fds(channel, [b"r"], fds)
             _send(channel, request)
-            return rank
+            return rank, report
         except OSError:
             pass  # it failed to warm up
     os.kill(rank, signal.SIGKILL)
     os.waitpid(rank, 0)
-    return None
+    os.close(report)
+    return None, None
+
+
+def _reported_status(report):
+    """The rank's exit status as it reported it, just before exiting, or ``None`` if it ended without a report.
+
+    A rank's process takes 50 ms more to end (the kernel tearing down its
+    memory and TensorFlow's threads), which the command, Horovod and the next
+    launch need not wait for: the rank lets go of the command's output and
+    reports its exit code before it exits.
+    """
+    with os.fdopen(report, "rb") as pipe:
+        reported = pipe.read(4)
+    return (struct.unpack("!i", reported)[0] & 0xFF) << 8 if len(reported) == 4 else None
 
 
 def _kill_when_gone(connection, rank):
@@ -501,8 +528,9 @@ def _kill_when_gone(connection, rank):
         pass  # it had ended
 
 
-def _become_rank(connection, fds, request):
-    """In the rank's process: take on the command's stdio, environment and folder, and run the rank."""
+def _become_rank(connection, fds, request, report):
+    """In the rank's process: take on the command's stdio, environment and folder, and run the rank; report its
+    exit code on the pipe ``report`` as it exits."""
     connection.close()
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
@@ -523,6 +551,10 @@ def _become_rank(connection, fds, request):
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    null = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):  # the command's output ends here, not when this process is gone
+        os.dup2(null, target)
+    os.write(report, struct.pack("!i", code))
     os._exit(code)
 
 
