@@ -72,16 +72,18 @@ def test_only_a_plain_warm_rank_command_is_run_without_a_shell():
 
 
 def test_a_warm_ranks_command_is_a_fork_of_its_tasks_python_not_a_new_python(spark):
-    def command_line():  # nested: pickled by value
+    def command_line_and_files():  # nested: pickled by value
         import os
-        with open(f"/proc/{os.environ['HSM_RANK_COMMAND_PID']}/cmdline", "rb") as f:
-            return f.read().replace(b"\0", b" ").decode()
+        command = os.environ["HSM_RANK_COMMAND_PID"]
+        with open(f"/proc/{command}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(), sorted(map(int, os.listdir(f"/proc/{command}/fd")))
 
     from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
     with patched_horovod_spark():
-        line, = horovod.spark.run(command_line, num_proc=1, verbose=0, executable=EXECUTOR_PYTHON,
-                                  env={"HSM_WARM_RANKS": "1"})
+        (line, files), = horovod.spark.run(command_line_and_files, num_proc=1, verbose=0,
+                                           executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
     assert "pyspark.daemon" in line and "warm_ranks" not in line
+    assert files == [0, 1, 2, 3]  # stdio, and its connection to the rank server: nothing of the Python worker's
 
 
 def test_a_launch_gets_ranks_readied_when_the_last_ended_for_as_many_ranks_on_the_host(spark):

@@ -113,7 +113,7 @@ def fork_command(command, env, stdout, stderr):
     try:
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
-        os.closerange(3, os.sysconf("SC_OPEN_MAX"))  # what a shell's exec would have left: nothing but stdio
+        _close_all_but_stdio()  # what a shell's exec would have left
         os.environ.clear()
         os.environ.update({**env, **assigned})
         code = main(args, cold=lambda _: os.execv("/bin/sh", ["/bin/sh", "-c", command])) or 0
@@ -127,6 +127,21 @@ def fork_command(command, env, stdout, stderr):
             if stream is not None:
                 stream.flush()
         os._exit(code)
+
+
+def _close_all_but_stdio():
+    """Close every file descriptor above 2: those open, as ``/proc`` lists them (a ``closerange`` to the limit
+    may close a million one by one where the kernel has no ``close_range``)."""
+    try:
+        open_fds = [int(fd) for fd in os.listdir("/proc/self/fd")]
+    except OSError:
+        open_fds = range(3, os.sysconf("SC_OPEN_MAX"))
+    for fd in open_fds:
+        if fd > 2:
+            try:
+                os.close(fd)
+            except OSError:
+                pass  # the listing's own, or not open
 
 
 def _warm_command_parts(command):
