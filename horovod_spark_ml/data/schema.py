@@ -12,9 +12,7 @@ Example::
     >>> info.num_features, info.num_classes
     (64, 10)
 """
-import collections
 import math
-import threading
 from dataclasses import dataclass, field
 
 from pyspark.ml.functions import vector_to_array
@@ -24,14 +22,13 @@ from pyspark.sql.types import ArrayType, BooleanType, NumericType
 
 from ..errors import InputError
 from .layout import Field
+from .plan_memo import PlanMemo
 
 FEATURES = "features"  # name of the staged features column
 LABEL = "label"        # name of the staged label column
 WEIGHT = "weight"  # the staged sample weight column (weightCol)
 VALIDATION = "is_validation"  # the staged validationIndicatorCol, until the split
-_KEPT_CHECKS = 64
-_checked = collections.OrderedDict()  # (application, plan hash, checks) -> the aggregates' row, the latest _KEPT_CHECKS
-_checked_lock = threading.Lock()
+_checked = PlanMemo(kept=64)  # the aggregates' row, by plan and checks
 
 
 @dataclass(frozen=True)
@@ -185,24 +182,12 @@ def _described(value):
 def _aggregate(df, checks, aggregates):
     """``df.agg(*aggregates())``'s one row as a dict: one Spark job per plan and ``checks`` in an application.
 
-    The same plan is taken to hold the same rows, as staging takes it
-    (Petastorm's cache reuses the staged data of the same plan): refits on a
-    DataFrame, and ``fitMultiple``'s param maps that check the same columns,
-    are checked without another Spark job (0.2-0.3 s each on small data), nor
-    building the aggregates (0.02 s). ``checks`` describes what the aggregates
-    compute.
+    Refits on a DataFrame, and ``fitMultiple``'s param maps that check the same
+    columns, are checked without another Spark job (0.2-0.3 s each on small
+    data), nor building the aggregates (0.02 s) (:mod:`.plan_memo`).
+    ``checks`` describes what the aggregates compute.
     """
-    key = (df.sparkSession.sparkContext.applicationId, df.semanticHash(), repr(checks))
-    with _checked_lock:
-        if key in _checked:
-            _checked.move_to_end(key)
-            return _checked[key]
-    found = df.agg(*aggregates()).first().asDict()
-    with _checked_lock:
-        _checked[key] = found
-        while len(_checked) > _KEPT_CHECKS:
-            _checked.popitem(last=False)
-    return found
+    return _checked.get(df, repr(checks), lambda: df.agg(*aggregates()).first().asDict())
 
 
 def require_column(df, name, param):

@@ -19,7 +19,6 @@ Example::
     (1617, 2)
 """
 import logging
-import threading
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -32,14 +31,13 @@ from petastorm.spark.spark_dataset_converter import _cache_df_or_retrieve_cache_
 from pyspark.sql import functions as F  # noqa: E402
 
 from ..errors import InputError
+from .plan_memo import PlanMemo
 from .store import open_filesystem, resolve_store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024
-_KEPT_COUNTS = 256
-_partition_counts = {}  # (application, plan's semantic hash) -> its partitions: see _partitions
-_counts_lock = threading.Lock()
+_partition_counts = PlanMemo(kept=256)
 
 
 @dataclass(frozen=True)
@@ -106,19 +104,10 @@ def _stage_one(df, num_proc, store, row_group_bytes):
 
 
 def _partitions(df):
-    """``df.rdd.getNumPartitions()``, asked once per plan in an application (15-20 ms each time on the driver, as
-    the plan is compiled to an RDD; a refit's whole staging is a cache lookup otherwise). A count gone stale would
-    only make staging repartition when it need not, or not when it could."""
-    key = (df.sparkSession.sparkContext.applicationId, df.semanticHash())
-    with _counts_lock:
-        if key in _partition_counts:
-            return _partition_counts[key]
-    count = df.rdd.getNumPartitions()
-    with _counts_lock:
-        if len(_partition_counts) >= _KEPT_COUNTS:
-            _partition_counts.pop(next(iter(_partition_counts)))
-        _partition_counts[key] = count
-    return count
+    """``df.rdd.getNumPartitions()``, asked once per plan in an application (:mod:`.plan_memo`): 15-20 ms each
+    time on the driver, as the plan is compiled to an RDD, when a refit's whole staging is a cache lookup
+    otherwise. A count gone stale would only make staging repartition when it need not, or not when it could."""
+    return _partition_counts.get(df, "partitions", lambda: df.rdd.getNumPartitions())
 
 
 def _convert(df, store, row_group_bytes):

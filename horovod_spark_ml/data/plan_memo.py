@@ -1,0 +1,41 @@
+"""Values worked out once per DataFrame plan in a Spark application: a refit asks the driver nothing twice.
+
+Staging takes the same plan to hold the same rows (Petastorm's cache reuses
+the staged data of the same plan), and so do the input checks and staging's
+partition count, which each cost a Spark job or a plan compilation on the
+driver. A :class:`PlanMemo` keeps the latest values, keyed by the application,
+the plan's semantic hash and what was asked of it.
+
+Example::
+
+    >>> counts = PlanMemo(kept=256)
+    >>> counts.get(df, "partitions", lambda: df.rdd.getNumPartitions())   # compiles the plan
+    2
+    >>> counts.get(df.select("*"), "partitions", lambda: df.rdd.getNumPartitions())   # the same plan: kept
+    2
+"""
+import collections
+import threading
+
+
+class PlanMemo:
+    """The latest ``kept`` values of ``compute()`` by (application, plan, ``what``); safe to share between threads."""
+
+    def __init__(self, kept):
+        self.kept = kept
+        self._values = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, df, what, compute):
+        """The value kept for ``df``'s plan and ``what``, else ``compute()`` (kept, unless it raises)."""
+        key = (df.sparkSession.sparkContext.applicationId, df.semanticHash(), what)
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                return self._values[key]
+        value = compute()
+        with self._lock:
+            self._values[key] = value
+            while len(self._values) > self.kept:
+                self._values.popitem(last=False)
+        return value
