@@ -109,14 +109,23 @@ def fork_command(command, env, stdout, stderr):
     pid = os.fork()
     if pid:
         return pid
-    code = 1
-    try:
+
+    def stand_in():
         os.dup2(stdout, 1)
         os.dup2(stderr, 2)
         _close_all_but_stdio()  # what a shell's exec would have left
         os.environ.clear()
         os.environ.update({**env, **assigned})
-        code = main(args, cold=lambda _: os.execv("/bin/sh", ["/bin/sh", "-c", command])) or 0
+        return main(args, cold=lambda _: os.execv("/bin/sh", ["/bin/sh", "-c", command]))
+    os._exit(_exit_code(stand_in))
+
+
+def _exit_code(run):
+    """Run ``run()`` as all that this process does: its exit code (``SystemExit``'s, or 1 for any other error,
+    whose traceback is printed), with its output flushed."""
+    code = 1
+    try:
+        code = run() or 0
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     except BaseException:
@@ -126,7 +135,7 @@ def fork_command(command, env, stdout, stderr):
         for stream in (sys.stdout, sys.stderr):
             if stream is not None:
                 stream.flush()
-        os._exit(code)
+    return code
 
 
 def _close_all_but_stdio():
@@ -477,14 +486,13 @@ def _keep(connection, control, spare=None):
         _send(connection, {"pid": rank})
         threading.Thread(target=_kill_when_gone, args=(connection, rank), daemon=True).start()
         status = _reported_status(report)
-        if status is None:  # it ended without reporting (killed, or it could not)
+        reaped = status is None
+        if reaped:  # it ended without reporting (killed, or it could not)
             _, status = os.waitpid(rank, 0)
         _tell_server(control, local_size)  # first: the command's end may start the next launch
         _send(connection, {"status": status})
-        try:
-            os.waitpid(rank, 0)
-        except ChildProcessError:
-            pass  # reaped above
+        if not reaped:
+            os.waitpid(rank, 0)  # its teardown, which the command did not wait for
         status = 0
     finally:
         _tell_server(control, local_size)
@@ -554,18 +562,7 @@ def _become_rank(connection, fds, request, report):
     os.environ.clear()
     os.environ.update(request["env"])
     sys.stdout.reconfigure(line_buffering=True)
-    code = 0
-    try:
-        _run_rank(request["args"])
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:
-        import traceback
-        traceback.print_exc()
-        code = 1
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+    code = _exit_code(lambda: _run_rank(request["args"]))
     null = os.open(os.devnull, os.O_RDWR)
     for target in (0, 1, 2):  # the command's output ends here, not when this process is gone
         os.dup2(null, target)
