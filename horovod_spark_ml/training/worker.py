@@ -10,8 +10,9 @@ metrics with the others; rank 0 prints progress and writes the trained model
 and history to the job's run folder (:mod:`.runs` reads them back). Jobs that
 train on the same staged data read it once; those that would see the same
 batches train in one step loop (:mod:`.together`). TensorFlow is imported only
-in the rank's functions, so that the read can start first. A failure is reported to the driver as one marked line on
-stderr, so ``fit`` can raise with the failing rank's own traceback.
+in the rank's functions, so that the read can start first. A failure is
+reported to the driver as one marked line on stderr, so ``fit`` can raise with
+the failing rank's own traceback.
 
 Example (what the launcher does)::
 
