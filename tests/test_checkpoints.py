@@ -1,6 +1,7 @@
 """The checkpoint format on its own (no Horovod): complete checkpoints only, and everything a resumption needs."""
 import keras
 import numpy as np
+import pytest
 
 from horovod_spark_ml.training.checkpoints import (Checkpointer, ResumableEarlyStopping, latest_checkpoint,
                                                    restore)
@@ -58,3 +59,24 @@ def test_early_stopping_resumes_its_counters_and_best_weights(tmp_path):
     assert (stopping.wait, stopping.best, stopping.best_epoch) == (before.wait, before.best, before.best_epoch)
     for a, b in zip(stopping.best_weights, before.best_weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_each_epoch_is_reported_once_its_checkpoint_is_in_place(tmp_path):
+    run = f"file://{tmp_path}/run"
+    model, (x, y) = _model(), _data()
+    checkpointer = Checkpointer(run)
+    seen = []
+
+    class Reporter(keras.callbacks.Callback):  # what ProgressPrinter does with the checkpointer's when_written
+        def on_epoch_end(self, epoch, logs=None):
+            checkpointer.when_written(lambda: seen.append((epoch + 1, latest_checkpoint(run).epoch)))
+
+    model.fit(x, y, batch_size=16, epochs=4, callbacks=[checkpointer, Reporter()], verbose=0)
+    assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]  # all reported by the time fit returns, each once written
+
+
+def test_a_checkpoint_that_cannot_be_written_fails_the_fit(tmp_path):
+    (tmp_path / "run").write_text("a file where the run's folder should be")
+    model, (x, y) = _model(), _data()
+    with pytest.raises(OSError, match="run"):  # raised in fit, though a thread writes the checkpoints
+        model.fit(x, y, batch_size=16, epochs=3, callbacks=[Checkpointer(f"file://{tmp_path}/run")], verbose=0)

@@ -138,7 +138,14 @@ class Checkpointer(keras.callbacks.Callback):
     Keeps the whole history (from the checkpoint it resumed from, if any) and
     each epoch's seconds, so a resumed run returns one entry per epoch. Put it
     after the metric averaging and early stopping, and before anything that
-    reports the epoch: an epoch reported is then an epoch checkpointed.
+    reports the epoch; what reports it does so through :meth:`when_written`,
+    so that an epoch reported is an epoch checkpointed.
+
+    The arrays are copied when the epoch ends; a thread writes them, in order,
+    while the next epoch trains (a write took 7 ms of a 90 ms epoch, and the
+    other ranks waited for it at their next step). ``fit`` returns once the
+    last is written; a write that failed raises at the next epoch's end, or
+    when training ends.
     """
 
     def __init__(self, run_url, early_stopping=None, resumed=None, writes=True):
@@ -149,6 +156,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.epoch_seconds = list(state.get("epoch_seconds", []))
         self.previous = resumed.url if resumed else None
         self.started = None
+        self._writer, self._pending, self._reader = None, [], None
 
     def on_epoch_begin(self, epoch, logs=None):
         import time
@@ -160,22 +168,69 @@ class Checkpointer(keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(float(value))
         if self.writes:
-            self._write(epoch + 1)
+            self._in_order(self._write, epoch + 1, *self._copies(epoch + 1))
 
-    def _write(self, epochs_done):
-        url = checkpoint_folder(self.run_url, epochs_done)
-        # The weights as arrays: a .keras file each epoch took 17 ms for a small MLP, the arrays 1 ms.
-        write_bytes(f"{url}/weights.npz", arrays_to_bytes(self.model.get_weights()))
-        write_bytes(f"{url}/optimizer.npz", arrays_to_bytes([v.numpy() for v in self.model.optimizer.variables]))
+    def when_written(self, action):
+        """Call ``action()`` once the checkpoint of the epoch that just ended is in place (at once on a rank that
+        writes none)."""
+        if self.writes:
+            self._in_order(action)
+        else:
+            action()
+
+    def on_train_end(self, logs=None):
+        self.wait()
+
+    def wait(self):
+        """Wait until every checkpoint is written; raise the error of one that failed."""
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
+        pending, self._pending = self._pending, []
+        for done in pending:
+            done.result()
+
+    def _in_order(self, task, *args):
+        from concurrent.futures import ThreadPoolExecutor
+        for done in [f for f in self._pending if f.done()]:
+            done.result()  # a failed write raises here, in the training thread
+            self._pending.remove(done)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoints")
+        self._pending.append(self._writer.submit(task, *args))
+
+    def _copies(self, epochs_done):
+        """What the checkpoint holds, copied now: the next epoch changes the model and the counters."""
         stopping = self.early_stopping
-        if stopping is not None and stopping.best_weights is not None:
-            write_bytes(f"{url}/best.npz", arrays_to_bytes(stopping.best_weights))
-        write_json(f"{url}/{STATE}", {
-            "epoch": epochs_done, "history": self.history, "epoch_seconds": self.epoch_seconds,
-            "stopped": bool(self.model.stop_training),
+        best = None if stopping is None else stopping.best_weights  # a list Keras replaces, never changes
+        state = {
+            "epoch": epochs_done, "history": {k: list(v) for k, v in self.history.items()},
+            "epoch_seconds": list(self.epoch_seconds), "stopped": bool(self.model.stop_training),
             "early_stopping": None if stopping is None else {
                 "wait": stopping.wait, "best": None if stopping.best is None else float(stopping.best),
-                "best_epoch": stopping.best_epoch, "has_best_weights": stopping.best_weights is not None}})
+                "best_epoch": stopping.best_epoch, "has_best_weights": best is not None}}
+        weights, optimizer = self._read_variables()
+        return [w.numpy() for w in weights], [v.numpy() for v in optimizer], best, state
+
+    def _read_variables(self):
+        """The model's weights (as ``get_weights`` orders them) and the optimizer's variables, read in one
+        TensorFlow call: one eager read per variable took 3 ms in a rank for a small MLP, this 0.9 ms (and
+        40-60 ms once, to trace it)."""
+        if self._reader is None:
+            import tensorflow as tf
+            weights, optimizer = list(self.model.weights), list(self.model.optimizer.variables)
+            self._reader = tf.function(lambda: ([w.value for w in weights], [v.value for v in optimizer]),
+                                       autograph=False)
+        return self._reader()
+
+    def _write(self, epochs_done, weights, optimizer, best, state):
+        url = checkpoint_folder(self.run_url, epochs_done)
+        # The weights as arrays: a .keras file each epoch took 17 ms for a small MLP, the arrays 1 ms.
+        write_bytes(f"{url}/weights.npz", arrays_to_bytes(weights))
+        write_bytes(f"{url}/optimizer.npz", arrays_to_bytes(optimizer))
+        if best is not None:
+            write_bytes(f"{url}/best.npz", arrays_to_bytes(best))
+        write_json(f"{url}/{STATE}", state)
         if self.previous:
             delete_folder(self.previous)
         self.previous = url

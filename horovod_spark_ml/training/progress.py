@@ -19,11 +19,13 @@ _COUNTS = {"corrupt_images"}  # logged counts, printed as integers
 
 
 class ProgressPrinter(keras.callbacks.Callback):
-    """Prints one marked JSON line per epoch, with the epoch's seconds."""
+    """Prints one marked JSON line per epoch, with the epoch's seconds; given a :class:`.Checkpointer`'s
+    ``when_written``, once that epoch's checkpoint is in place."""
 
-    def __init__(self, epochs, job=None):
+    def __init__(self, epochs, job=None, when_written=None):
         super().__init__()
         self.epochs, self.job = epochs, job
+        self.when_written = when_written or (lambda say: say())  # the Checkpointer's: say it once checkpointed
         self.started = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -34,7 +36,8 @@ class ProgressPrinter(keras.callbacks.Callback):
         if self.job:
             record["job"] = self.job
         record.update({k: float(v) for k, v in (logs or {}).items()})
-        print(EPOCH_MARKER + json.dumps(record), flush=True)
+        line = EPOCH_MARKER + json.dumps(record)
+        self.when_written(lambda: print(line, flush=True))
 
 
 def format_epoch(record):

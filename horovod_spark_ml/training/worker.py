@@ -355,7 +355,8 @@ def _own_callbacks(job, rank, stopping, together=False):
     if rank == 0:
         if job.log_dir:
             reporting.append(keras.callbacks.TensorBoard(job.log_dir, write_graph=False, profile_batch=0))
-        reporting.append(ProgressPrinter(job.epochs, job.label.partition(" (")[0] if together else None))
+        reporting.append(ProgressPrinter(job.epochs, job.label.partition(" (")[0] if together else None,
+                                         checkpointer.when_written))
     return checkpointer, reporting
 
 
