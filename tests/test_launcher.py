@@ -122,6 +122,18 @@ def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_
     assert "rank 1 of 2: host w2 (10.0.0.12), pid 7, /env/bin/python" in output.out.getvalue()
 
 
+def test_a_progress_line_that_other_output_cut_into_is_shown_as_it_came_and_training_goes_on():
+    import io
+    from horovod_spark_ml.training.launcher import RankOutput
+    seen = []
+    output = RankOutput(verbose=1, out=io.StringIO(), on_epoch=seen.append)
+    output.write('[0]<stdout>:HSM-EPOCH {"epoch": 1, "epochs": 2, "seconds": 0.1, "loss": 0.5}\n')
+    output.write('[0]<stdout>:HSM-EPOCH {"epoch": 2, "epochs": 2, "secoa layer printed this\n')  # raises nothing
+    assert seen == [{"epoch": 1, "epochs": 2, "seconds": 0.1, "loss": 0.5}]
+    assert output.out.getvalue().splitlines() == ["epoch 1/2  loss 0.5000  (0.1 s)",
+                                                  'HSM-EPOCH {"epoch": 2, "epochs": 2, "secoa layer printed this']
+
+
 def test_a_failed_spark_job_is_reported_by_its_cause_not_its_jvm_stack():
     from horovod_spark_ml.training.launcher import spark_failure
     error = Exception("An error occurred while calling o1.collect.\n: org.apache.spark.SparkException: Job aborted "

@@ -22,6 +22,7 @@ Example (the driver)::
     >>> latest_checkpoint("file:///tmp/horovod_spark_ml/runs/20261203-0142-1a2b3c4d")
     Checkpoint(url='file:///tmp/.../epoch-0003', epoch=3, state={'epoch': 3, 'history': {...}, ...})
 """
+import functools
 import io
 import json
 import uuid
@@ -156,7 +157,7 @@ class Checkpointer(keras.callbacks.Callback):
         self.epoch_seconds = list(state.get("epoch_seconds", []))
         self.previous = resumed.url if resumed else None
         self.started = None
-        self._writer, self._pending, self._reader = None, [], None
+        self._pending, self._reader = [], None
 
     def on_epoch_begin(self, epoch, logs=None):
         import time
@@ -183,21 +184,15 @@ class Checkpointer(keras.callbacks.Callback):
 
     def wait(self):
         """Wait until every checkpoint is written; raise the error of one that failed."""
-        if self._writer is not None:
-            self._writer.shutdown(wait=True)
-            self._writer = None
         pending, self._pending = self._pending, []
-        for done in pending:
-            done.result()
+        for future in pending:
+            future.result()
 
     def _in_order(self, task, *args):
-        from concurrent.futures import ThreadPoolExecutor
         for done in [f for f in self._pending if f.done()]:
             done.result()  # a failed write raises here, in the training thread
             self._pending.remove(done)
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="checkpoints")
-        self._pending.append(self._writer.submit(task, *args))
+        self._pending.append(_writer().submit(task, *args))
 
     def _copies(self, epochs_done):
         """What the checkpoint holds, copied now: the next epoch changes the model and the counters."""
@@ -234,6 +229,14 @@ class Checkpointer(keras.callbacks.Callback):
         if self.previous:
             delete_folder(self.previous)
         self.previous = url
+
+
+@functools.cache
+def _writer():
+    """The one thread that writes the checkpoints, and runs what waits for them, in the order they come: several
+    models' trained together included, so that their progress lines come in order, never cut into each other."""
+    from concurrent.futures import ThreadPoolExecutor
+    return ThreadPoolExecutor(1, thread_name_prefix="checkpoints")
 
 
 def restore(model, checkpoint):

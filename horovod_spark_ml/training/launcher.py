@@ -95,6 +95,20 @@ class RankOutput:
     def _handle(self, line):
         match = _RANK_LINE.match(line)
         rank, stream, text = (int(match.group(1)), match.group(2), match.group(3)) if match else (None, None, line)
+        try:
+            if self._marked(rank, text):
+                return
+        except (ValueError, KeyError, TypeError):
+            pass  # a marked line that other output cut into (a thread of the rank printing): shown as it came
+        if stream == "stderr" and not NOISE.search(text):
+            self.stderr[rank].append(text)
+        if self.verbose >= 2:
+            self.out.write(line + "\n")
+        elif self.verbose >= 1 and rank == 0 and stream == "stdout":
+            self.out.write(text + "\n")
+
+    def _marked(self, rank, text):
+        """Take in a line the rank marked (its failure, its place, its job, an epoch); ``False`` for others."""
         if text.startswith(ERROR_MARKER):
             failure = json.loads(text[len(ERROR_MARKER):])
             self.failures.setdefault(rank if rank is not None else failure["rank"], failure["error"])
@@ -117,12 +131,8 @@ class RankOutput:
             if self.on_epoch:
                 self.on_epoch(record)
         else:
-            if stream == "stderr" and not NOISE.search(text):
-                self.stderr[rank].append(text)
-            if self.verbose >= 2:
-                self.out.write(line + "\n")
-            elif self.verbose >= 1 and rank == 0 and stream == "stdout":
-                self.out.write(text + "\n")
+            return False
+        return True
 
     def failure_message(self, error, spark_error=None):
         """What the user reads when the run failed: which rank, where, and why."""

@@ -10,6 +10,7 @@ Example::
     'param map 2 of 4: epoch 3/20  loss 0.3121  (1.2 s)'
 """
 import json
+import sys
 import time
 
 import keras
@@ -36,8 +37,14 @@ class ProgressPrinter(keras.callbacks.Callback):
         if self.job:
             record["job"] = self.job
         record.update({k: float(v) for k, v in (logs or {}).items()})
-        line = EPOCH_MARKER + json.dumps(record)
-        self.when_written(lambda: print(line, flush=True))
+        line = EPOCH_MARKER + json.dumps(record) + "\n"
+        self.when_written(lambda: _say(line))
+
+
+def _say(line):
+    """One write for the whole line: the training thread's own output (a callback's, a layer's) cannot cut into it."""
+    sys.stdout.write(line)
+    sys.stdout.flush()
 
 
 def format_epoch(record):
