@@ -42,7 +42,7 @@ class ProgressPrinter(keras.callbacks.Callback):
 
 
 def _say(line):
-    """One write for the whole line: the training thread's own output (a callback's, a layer's) cannot cut into it."""
+    """The whole line in one write, so that other output of the rank (a callback's, a layer's) does not cut into it."""
     sys.stdout.write(line)
     sys.stdout.flush()
 
