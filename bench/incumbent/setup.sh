@@ -11,7 +11,8 @@ stamp="$(cat "$HERE/constraints.txt" "$HERE/requirements.txt" | sha256sum | cut 
 if [ "$(cat "$VENV/.stamp" 2>/dev/null)" != "$stamp" ]; then
   echo "[bench] setting up the incumbent's environment in $VENV" >&2
   rm -rf "$VENV"
-  "$("$ROOT/.venv/bin/python" -c 'import sys; print(sys._base_executable)')" -m venv "$VENV"  # our Python
+  # our Python: the bench's (HSM_BENCH_PYTHON), else the repository's venv
+  "$("${HSM_BENCH_PYTHON:-$ROOT/.venv/bin/python}" -c 'import sys; print(sys._base_executable)')" -m venv "$VENV"
   "$PY" -m pip install -q --upgrade "pip<26"
   "$PY" -m pip install -q -c "$HERE/constraints.txt" -r "$HERE/requirements.txt" >&2
   HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
