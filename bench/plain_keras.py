@@ -45,16 +45,23 @@ def start_tensorflow(threads):
 
 
 def fit_and_predict_seconds(model, x, y, predict_x, batch, epochs):
-    """Each epoch's seconds in ``model.fit``, then 3 ``model.predict(predict_x)`` timings after a warm-up."""
+    """Each epoch's seconds in ``model.fit``, then 3 ``model.predict(predict_x)`` timings after a warm-up.
+
+    An epoch's seconds run from the previous epoch's end, as the estimators' ``epochSeconds`` do.
+    """
     import keras
     times = []
 
     class Timer(keras.callbacks.Callback):
+        started = None
+
         def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
+            self.started = self.started or time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):
-            times.append(time.perf_counter() - self.started)
+            ended = time.perf_counter()
+            times.append(ended - self.started)
+            self.started = ended
 
     model.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, shuffle=True, callbacks=[Timer()])
     model.predict(predict_x[: batch * 4], batch_size=batch, verbose=0)  # warm-up

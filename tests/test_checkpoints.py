@@ -1,10 +1,14 @@
 """The checkpoint format on its own (no Horovod): complete checkpoints only, and everything a resumption needs."""
+import json
+import time
+
 import keras
 import numpy as np
 import pytest
 
 from horovod_spark_ml.training.checkpoints import (Checkpointer, ResumableEarlyStopping, latest_checkpoint,
                                                    restore)
+from horovod_spark_ml.training.progress import EPOCH_MARKER, ProgressPrinter
 
 
 def _model():
@@ -61,7 +65,7 @@ def test_early_stopping_resumes_its_counters_and_best_weights(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_each_epoch_is_reported_once_its_checkpoint_is_in_place(tmp_path):
+def test_each_epoch_is_reported_once_its_checkpoint_is_in_place(tmp_path, capsys):
     run = f"file://{tmp_path}/run"
     model, (x, y) = _model(), _data()
     checkpointer = Checkpointer(run)
@@ -71,8 +75,26 @@ def test_each_epoch_is_reported_once_its_checkpoint_is_in_place(tmp_path):
         def on_epoch_end(self, epoch, logs=None):
             checkpointer.when_written(lambda: seen.append((epoch + 1, latest_checkpoint(run).epoch)))
 
-    model.fit(x, y, batch_size=16, epochs=4, callbacks=[checkpointer, Reporter()], verbose=0)
+    model.fit(x, y, batch_size=16, epochs=4, callbacks=[checkpointer, Reporter(), ProgressPrinter(checkpointer, 4)],
+              verbose=0)
     assert seen == [(1, 1), (2, 2), (3, 3), (4, 4)]  # all reported by the time fit returns, each once written
+    printed = [json.loads(line[len(EPOCH_MARKER):]) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["epoch"], p["seconds"]) for p in printed] == [
+        (i + 1, round(s, 3)) for i, s in enumerate(checkpointer.epoch_seconds)]
+
+
+def test_epoch_seconds_count_the_work_between_epochs(tmp_path):
+    model, (x, y) = _model(), _data()
+    checkpointer = Checkpointer(f"file://{tmp_path}/run")
+
+    class Between(keras.callbacks.Callback):  # 50 ms after each epoch's end: part of the next epoch's seconds
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(0.05)
+
+    started = time.time()
+    model.fit(x, y, batch_size=16, epochs=4, callbacks=[checkpointer, Between()], verbose=0)
+    wall = time.time() - started
+    assert 3 * 0.05 <= sum(checkpointer.epoch_seconds) <= wall - 0.05  # the last epoch's 50 ms come after its end
 
 
 def test_a_checkpoint_that_cannot_be_written_fails_the_fit(tmp_path):

@@ -47,7 +47,8 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         self.history = history or {}
         #: number of features per row the model was trained on
         self.numFeatures = numFeatures
-        #: wall-clock seconds of each training epoch (on rank 0)
+        #: wall-clock seconds of each training epoch (on rank 0), from the previous epoch's end: they add up to
+        #: the time from the first epoch's start to the last's end
         self.epochSeconds = []
         self._setDefault(outputLayer="", outputCol="embedding")
 

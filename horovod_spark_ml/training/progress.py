@@ -2,7 +2,7 @@
 
 Example::
 
-    >>> model.fit(data, epochs=20, callbacks=[ProgressPrinter(20)])   # in rank 0
+    >>> model.fit(data, epochs=20, callbacks=[checkpointer, ProgressPrinter(checkpointer, 20)])   # in rank 0
     HSM-EPOCH {"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102}
     >>> format_epoch({"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102})
     'epoch 3/20  loss 0.3121  accuracy 0.9102  (1.2 s)'
@@ -11,7 +11,6 @@ Example::
 """
 import json
 import sys
-import time
 
 import keras
 
@@ -20,25 +19,20 @@ _COUNTS = {"corrupt_images"}  # logged counts, printed as integers
 
 
 class ProgressPrinter(keras.callbacks.Callback):
-    """Prints one marked JSON line per epoch, with the epoch's seconds; given a :class:`.Checkpointer`'s
-    ``when_written``, once that epoch's checkpoint is in place."""
+    """Prints one marked JSON line per epoch, once ``checkpointer`` (a :class:`.Checkpointer`, called before
+    this) has that epoch's checkpoint in place, with the epoch's seconds as the checkpointer counts them."""
 
-    def __init__(self, epochs, job=None, when_written=None):
+    def __init__(self, checkpointer, epochs, job=None):
         super().__init__()
-        self.epochs, self.job = epochs, job
-        self.when_written = when_written or (lambda say: say())  # the Checkpointer's: say it once checkpointed
-        self.started = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.time()
+        self.checkpointer, self.epochs, self.job = checkpointer, epochs, job
 
     def on_epoch_end(self, epoch, logs=None):
-        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(time.time() - self.started, 3)}
+        record = {"epoch": epoch + 1, "epochs": self.epochs, "seconds": round(self.checkpointer.epoch_seconds[-1], 3)}
         if self.job:
             record["job"] = self.job
         record.update({k: float(v) for k, v in (logs or {}).items()})
         line = EPOCH_MARKER + json.dumps(record) + "\n"
-        self.when_written(lambda: _say(line))
+        self.checkpointer.when_written(lambda: _say(line))
 
 
 def _say(line):

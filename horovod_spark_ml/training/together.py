@@ -143,8 +143,9 @@ class ForEachMember(keras.callbacks.Callback):
 
     Example::
 
-        >>> together.fit(batches, epochs=3, callbacks=[ForEachMember(together, [[ProgressPrinter(3, "map 1")],
-        ...                                                                      [ProgressPrinter(3, "map 2")]])])
+        >>> a, b = Checkpointer(url_a), Checkpointer(url_b)
+        >>> together.fit(batches, epochs=3, callbacks=[ForEachMember(together, [[a, ProgressPrinter(a, 3, "map 1")],
+        ...                                                                      [b, ProgressPrinter(b, 3, "map 2")]])])
         HSM-EPOCH {"epoch": 1, "epochs": 3, "seconds": 0.1, "job": "map 1", "loss": 0.91}
         HSM-EPOCH {"epoch": 1, "epochs": 3, "seconds": 0.1, "job": "map 2", "loss": 1.02}
     """

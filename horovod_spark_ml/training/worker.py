@@ -355,8 +355,7 @@ def _own_callbacks(job, rank, stopping, together=False):
     if rank == 0:
         if job.log_dir:
             reporting.append(keras.callbacks.TensorBoard(job.log_dir, write_graph=False, profile_batch=0))
-        reporting.append(ProgressPrinter(job.epochs, job.label.partition(" (")[0] if together else None,
-                                         checkpointer.when_written))
+        reporting.append(ProgressPrinter(checkpointer, job.epochs, job.label.partition(" (")[0] if together else None))
     return checkpointer, reporting
 
 
