@@ -36,6 +36,12 @@ def test_reaches_at_least_95_percent_test_accuracy(predictions):
     assert accuracy >= 0.95
 
 
+def test_the_fitted_model_plans_its_transform_without_loading_the_trained_keras_model(fitted, predictions):
+    # The model the fit started from has the same layers; loading the trained one took 0.26 s on the driver.
+    # The reloaded pipeline (test_saved_pipeline_reloads_and_predicts_identically) loads it and predicts the same.
+    assert predictions.count() > 0 and fitted.stages[3]._keras_model is None
+
+
 def test_outputs_follow_spark_probabilistic_classifiers(predictions):
     schema = predictions.schema
     assert isinstance(schema["rawPrediction"].dataType, VectorUDT)

@@ -25,6 +25,8 @@ def test_user_model_trains_predicts_and_persists(blobs, store, tmp_path):
     rows = predictions.collect()
     accuracy = sum(int(r.prediction.argmax()) == int(r.label) for r in rows) / len(rows)
     assert accuracy > 0.9 and model.history["accuracy"][-1] > 0.9
+    estimator.getModel().pop()  # the user's model is theirs to change; the fitted one does not follow it
+    assert model.transform(blobs).collect() == rows
 
     model.write().save(str(tmp_path / "model"))
     assert KerasModel.load(str(tmp_path / "model")).transform(blobs).collect() == rows

@@ -148,6 +148,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         """The fitted Spark ML Model for a trained plan's result."""
         model = self._create_model(result["model"], result["history"], plan.info)
         model.epochSeconds = result["epoch_seconds"]
+        model._fitted_from = plan.keras_model
         return self._fitted(self._copyValues(model)._set(runId=plan.run.run_id))
 
     def _mlflow_setting(self):

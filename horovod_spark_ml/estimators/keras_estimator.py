@@ -241,6 +241,12 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
     def _create_model(self, model_bytes, history, info):
         return KerasModel(model_bytes, history, info.num_features)
 
+    def _model(self, plan, result):
+        model = super()._model(plan, result)
+        if self.isDefined(self.model) and plan.keras_model is self.getModel():
+            model._fitted_from = None  # the user's own model object, which they may change after the fit
+        return model
+
     def _keras_bytes(self):
         return model_to_bytes(self.getModel()) if self.isDefined(self.model) else None
 
@@ -265,11 +271,11 @@ class KerasModel(HorovodModel, _KerasEstimatorParams):
         self._set_defaults()
 
     def _feature_input(self):
-        return self._feature_input_of(self.getKerasModel())
+        return self._feature_input_of(self._architecture())
 
     def _output_columns(self, struct, dataset):
         """One prediction column per output: ``predictionCol``, or ``<predictionCol>_<output name>`` for several."""
-        model, raw, start, columns = self.getKerasModel(), struct["raw"], 1, []
+        model, raw, start, columns = self._architecture(), struct["raw"], 1, []
         for name, tensor in zip(_output_names(model), model.outputs):
             size = math.prod(tensor.shape[1:])
             column = raw[start - 1] if size == 1 else vector(F.slice(raw, start, size))

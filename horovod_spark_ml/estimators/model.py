@@ -43,6 +43,7 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         super().__init__()
         self._model_bytes = model_bytes
         self._keras_model = None
+        self._fitted_from = None  # the Keras model the fit started from: the trained one's layers, untrained
         #: per-epoch loss and metrics (and validation ones), averaged over the ranks
         self.history = history or {}
         #: number of features per row the model was trained on
@@ -65,15 +66,23 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
             self._keras_model = model_from_bytes(self._model_bytes)
         return self._keras_model
 
+    def _architecture(self):
+        """A Keras model with the trained one's layers, for what depends on them alone (input fields, output
+        width, custom modules): the trained model if loaded, else the one the fit started from, so a transform
+        after a fit does not load the trained model on the driver (0.26 s for the demo's MLP)."""
+        if self._keras_model is None and self._fitted_from is not None:
+            return self._fitted_from
+        return self.getKerasModel()
+
     def _transform(self, dataset):
         features, batches = self._inference_input(dataset)
         layer = self.getOutputLayer()
-        keras_model = self._layer_model(layer) if layer else self.getKerasModel()
+        keras_model = self._layer_model(layer) if layer else self._architecture()
         model_bytes = model_to_bytes(keras_model) if layer else self._model_bytes
         struct_name = f"__{self.uid}_out"
         struct = predict_struct(dataset, model_bytes, features, batches=batches, batch_size=self.getBatchSize(),
                                 width=output_width(keras_model, batches.symbolic_inputs()),
-                                head="values" if layer else self._head, modules=custom_modules(self.getKerasModel()))
+                                head="values" if layer else self._head, modules=custom_modules(self._architecture()))
         with_struct = dataset.withColumn(struct_name, struct)
         columns = ([(self.getOutputCol(), vector(F.col(struct_name)["raw"]), None)] if layer
                    else self._output_columns(F.col(struct_name), dataset))
@@ -89,7 +98,7 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         features = self._feature_input()
         columns = features.columns(dataset)
         column = columns[0] if len(columns) == 1 else F.struct(*columns)
-        return column, ArrayBatches(features.fields(self.getKerasModel()))
+        return column, ArrayBatches(features.fields(self._architecture()))
 
     def _layer_model(self, name):
         model = self.getKerasModel()

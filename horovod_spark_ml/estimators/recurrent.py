@@ -76,7 +76,7 @@ class _RecurrentEstimator(HorovodEstimator):
 
 class _RecurrentModel(HorovodModel):
     def _feature_input(self):
-        return self._sequence_features(self.getKerasModel())
+        return self._sequence_features(self._architecture())
 
     def _steps(self, raw, dataset, width):
         """Per-step outputs of ``width`` values, for the real (unpadded) steps of each row."""
@@ -149,7 +149,7 @@ class LSTMClassificationModel(_RecurrentModel, ClassificationModel, _LSTMClassif
     def _output_columns(self, struct, dataset):
         if not self.getLabelPerStep():
             return super()._output_columns(struct, dataset)
-        classes = self.getKerasModel().outputs[0].shape[-1]
+        classes = self._architecture().outputs[0].shape[-1]
         logits = self._steps(struct["raw"], dataset, classes)
 
         def softmax(step):

@@ -98,7 +98,7 @@ class AutoencoderModel(HorovodModel, _AutoencoderParams):
         self._set_defaults()
 
     def _output_columns(self, struct, dataset):
-        code_size = self.getKerasModel().get_layer("code").output.shape[-1]
+        code_size = self._architecture().get_layer("code").output.shape[-1]
         raw = struct["raw"]  # the code, then the reconstruction (outputs in name order)
         reconstruction = F.slice(raw, code_size + 1, self.numFeatures)
         given = features_array(dataset, self.getFeaturesCol(), self._features_cols())
