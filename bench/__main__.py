@@ -38,18 +38,22 @@ def main():
     figures = {"size": size, "machine": _machine(), "date": time.strftime("%Y-%m-%d"),
                "command": "./run bench" + (" --quick" if args.quick else "")}
     try:
-        figures.update(_run(size, work, [c for c in CASES if c not in args.skip]))
+        _run(size, work, [c for c in CASES if c not in args.skip], figures)
+    except BaseException as e:  # the cases measured so far are kept and printed; the error follows them
+        figures["stopped"] = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(figures, f, indent=2)
-    from bench.report import table
-    print(table(figures))
-    print(f"raw figures: {args.out}")
+        os.makedirs(os.path.dirname(args.out), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(figures, f, indent=2)
+        from bench.report import table
+        print(table(figures))
+        print(f"raw figures: {args.out}")
 
 
-def _run(size, work, cases):
+def _run(size, work, cases, figures):
+    """Run ``cases``, adding each group's figures to ``figures`` as soon as it is measured."""
     from pyspark.sql import functions as F
 
     from bench import cases as case
@@ -58,7 +62,7 @@ def _run(size, work, cases):
     from horovod_spark_ml.data.schema import FEATURES, LABEL
     from horovod_spark_ml.session import local_spark
 
-    figures = {"matmul": _subprocess([sys.executable, "-m", "bench.matmul", "--threads", str(THREADS)])}
+    figures["matmul"] = _subprocess([sys.executable, "-m", "bench.matmul", "--threads", str(THREADS)])
     train_path = write_parquet(os.path.join(work, "train"), *synthetic(size["rows"], size["features"]))
     predict_path = write_parquet(os.path.join(work, "predict"), *synthetic(size["predict_rows"], size["features"],
                                                                            seed=1))
@@ -106,7 +110,6 @@ def _run(size, work, cases):
             figures["incumbent"] = _incumbent(size, train_path, predict_path, work)
         except subprocess.CalledProcessError as e:  # its environment could not be set up: the other figures stand
             figures["incumbent"] = {"error": f"its environment's set-up failed ({e})"}
-    return figures
 
 
 def _incumbent(size, train_path, predict_path, work):

@@ -13,7 +13,8 @@ def table(f):
     for case, what, target, needs, compute in _ROWS:
         errors = [f"{group}: {f[group]['error']}" for group in needs if "error" in f.get(group, {})]
         if errors or not all(group in f for group in needs):
-            why = "; ".join(errors) or "skipped"
+            skipped = f"skipped, or the run stopped before it ({f['stopped']})" if "stopped" in f else "skipped"
+            why = "; ".join(errors) or skipped
             lines.append(f"| {case} | {what} | - | {target} | not measured ({why}) |")
             continue
         value, raw = compute(f)
