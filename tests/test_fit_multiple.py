@@ -52,6 +52,8 @@ def test_cross_validator_trains_each_fold_in_one_launch_and_equals_fitting_each_
             alone = mlp.fit(train, param_map)
             _same_fit(fitted.subModels[fold][j], alone)
             assert fitted.subModels[fold][j].getHiddenLayers() == alone.getHiddenLayers()
+            # the same params and widths: every fold's fit, and this one, started from the model built first
+            assert alone._fitted_from is fitted.subModels[fold][j]._fitted_from is fitted.subModels[0][j]._fitted_from
             metrics[fold, j] = accuracy.evaluate(alone.transform(validation))
     np.testing.assert_allclose(fitted.avgMetrics, metrics.mean(axis=0), atol=1e-9)
     assert fitted.bestModel.getLearningRate() == grid[int(np.argmax(metrics.mean(axis=0)))][mlp.learningRate]

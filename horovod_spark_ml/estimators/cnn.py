@@ -62,6 +62,8 @@ class CNNClassifier(HorovodClassifier, _CNNClassifierParams):
         >>> model.transform(df).select("prediction", "probability").show()
     """
 
+    _model_from_params = True
+
     @keyword_only
     def __init__(self, *, featuresCol="image", labelCol="label", predictionCol="prediction",
                  probabilityCol="probability", rawPredictionCol="rawPrediction", architecture="alexnet",

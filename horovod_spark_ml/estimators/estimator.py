@@ -31,6 +31,7 @@ from ..data.staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
 from ..data.store import local_or_url
 from ..data.row_roles import check_row_roles
 from ..training.worker import TrainingJob
+from .built_models import built
 from .fit_together import FitPlan, ModelsInTurn, fit_together
 
 
@@ -39,6 +40,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
 
     # -- what subclasses define -------------------------------------------------
     _label_kind = "value"  # "class", "value", or None for unsupervised estimators
+    _model_from_params = False  # True where the Keras model built depends only on the params and the input's widths
 
     def _label_cols(self):
         raise NotImplementedError
@@ -106,13 +108,27 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                        store=prepare_store(self.getStorePath()), rows=features.usable_rows(dataset), columns=columns)
 
     def _build(self, plan, dataset):
-        """Build the Keras model to train (seeded, so its initial weights are reproducible) and open its run."""
-        import keras
-        keras.utils.set_random_seed(self.getSeed())
-        plan.keras_model = self._build_keras_model(plan.info, plan.features, dataset)
+        """Build the Keras model to train (seeded, so its initial weights are reproducible; or the same model,
+        kept from an earlier fit: :mod:`.built_models`) and open its run."""
         plan.params = self._run_params()
+        plan.keras_model, plan.model_bytes = built(self._model_key(plan), lambda: self._new_model(plan, dataset))
         plan.run = open_run(plan.store, self._optional(self.runId),
                             self._run_description(plan.info, plan.keras_model, plan.params))
+
+    def _new_model(self, plan, dataset):
+        import keras
+        keras.utils.set_random_seed(self.getSeed())
+        keras_model = self._build_keras_model(plan.info, plan.features, dataset)
+        return keras_model, model_to_bytes(keras_model)
+
+    def _model_key(self, plan):
+        """What the model :meth:`_build_keras_model` builds depends on, where that is only the params and the
+        input's widths (:attr:`_model_from_params`); else ``None``."""
+        if not self._model_from_params:
+            return None
+        info = plan.info
+        return (type(self), json.dumps(plan.params, sort_keys=True), info.num_features, info.label_kind,
+                info.num_targets, info.num_classes)
 
     def _stage(self, plan):
         """Write the plan's rows to the store (:func:`.stage`) and return the staged data."""
@@ -132,7 +148,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
     def _job(self, plan, staged, label):
         loss, metrics = self._loss_and_metrics(plan.info)
         keras_model = plan.keras_model
-        return TrainingJob(model_bytes=model_to_bytes(keras_model), loss=loss, metrics=metrics,
+        return TrainingJob(model_bytes=plan.model_bytes, loss=loss, metrics=metrics,
                            loss_weights=self._loss_weights(),
                            optimizer=self.getOptimizer(), learning_rate=self.getLearningRate(),
                            batch_size=self.getBatchSize(), epochs=self.getEpochs(),

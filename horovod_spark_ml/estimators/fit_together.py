@@ -42,6 +42,7 @@ class FitPlan:
     rows: object  # the DataFrame of usable rows
     columns: list  # the Columns to stage
     keras_model: object = None
+    model_bytes: bytes = None
     params: dict = None
     run: object = None
 

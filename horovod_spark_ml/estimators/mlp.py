@@ -49,6 +49,8 @@ class MLPClassifier(HorovodClassifier, _MLPClassifierParams):
         >>> model.transform(test).select("probability", "prediction").show()
     """
 
+    _model_from_params = True
+
     @keyword_only
     def __init__(self, *, featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
                  probabilityCol="probability", rawPredictionCol="rawPrediction", hiddenLayers=None,
@@ -98,6 +100,8 @@ class MLPRegressor(HorovodEstimator, _MLPRegressorParams):
         >>> reg = MLPRegressor(hiddenLayers=[32], epochs=30, numProc=2, labelCol="price")
         >>> reg.fit(train).transform(test).select("prediction").show()
     """
+
+    _model_from_params = True
 
     @keyword_only
     def __init__(self, *, featuresCol="features", featuresCols=None, labelCol="label", labelCols=None,
