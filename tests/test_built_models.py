@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from horovod_spark_ml import CNNClassifier, MLPClassifier, MLPRegressor
+from horovod_spark_ml import RBM, Autoencoder, CNNClassifier, MLPClassifier, MLPRegressor
 from horovod_spark_ml.data.schema import TrainingInput
 from horovod_spark_ml.estimators import built_models
 from horovod_spark_ml.estimators.fit_together import FitPlan
@@ -21,12 +21,15 @@ def kept(monkeypatch):
 
 CLASSES = TrainingInput(rows=100, num_features=6, label_kind="class", num_classes=3)
 VALUES = TrainingInput(rows=100, num_features=6, label_kind="value")
+UNLABELLED = TrainingInput(rows=100, num_features=6)
 
 
 @pytest.mark.parametrize("estimator, info", [
     (MLPClassifier(hiddenLayers=[8, 4], dropout=0.1, seed=4), CLASSES),
     (MLPRegressor(hiddenLayers=[5], batchNorm=True, seed=4), VALUES),
     (CNNClassifier(architecture="lenet", imageSize=[12, 12], channels=1, seed=4), CLASSES),
+    (Autoencoder(encoderLayers=[4, 2], denoising=0.1, seed=4), UNLABELLED),
+    (RBM(hiddenUnits=3, seed=4), UNLABELLED),
 ])
 def test_what_a_kept_model_stands_for_is_built_again_the_same(estimator, info):
     """The key names all a model depends on: built twice anew, the models are the same, weights included."""

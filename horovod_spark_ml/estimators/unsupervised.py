@@ -47,6 +47,8 @@ class Autoencoder(HorovodEstimator, _AutoencoderParams):
 
     _label_kind = None
 
+    _model_from_params = True
+
     @keyword_only
     def __init__(self, *, featuresCol="features", featuresCols=None, outputCol="code", reconstructionCol="",
                  reconstructionErrorCol="reconstructionError", encoderLayers=None, activation="relu",
@@ -138,6 +140,8 @@ class RBM(HorovodEstimator, _RBMParams):
     """
 
     _label_kind = None
+
+    _model_from_params = True
 
     @keyword_only
     def __init__(self, *, featuresCol="features", featuresCols=None, outputCol="hidden", hiddenUnits=64,
