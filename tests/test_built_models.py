@@ -57,9 +57,13 @@ def test_a_fit_with_the_same_params_and_widths_gets_the_kept_model(monkeypatch):
     assert len(built) == 5
 
 
+class _OwnMLP(MLPClassifier):
+    """A user's subclass, which may build its model from more than the params."""
+
+
 def test_models_that_depend_on_more_than_params_are_built_every_time():
-    from horovod_spark_ml import DBNClassifier, KerasEstimator
-    for estimator in (KerasEstimator(), DBNClassifier()):
+    from horovod_spark_ml import DBNClassifier, KerasEstimator, LSTMClassifier
+    for estimator in (KerasEstimator(), DBNClassifier(), LSTMClassifier(), _OwnMLP()):
         assert estimator._model_key(_plan(estimator, CLASSES)) is None
     made = []
     assert built_models.built(None, lambda: made.append(1) or len(made)) == 1

@@ -123,8 +123,9 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
 
     def _model_key(self, plan):
         """What the model :meth:`_build_keras_model` builds depends on, where that is only the params and the
-        input's widths (:attr:`_model_from_params`); else ``None``."""
-        if not self._model_from_params:
+        input's widths (:attr:`_model_from_params`, set by the class itself: a subclass may build from more);
+        else ``None``."""
+        if not vars(type(self)).get("_model_from_params"):
             return None
         info = plan.info
         return (type(self), json.dumps(plan.params, sort_keys=True), info.num_features, info.label_kind,
