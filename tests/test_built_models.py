@@ -6,6 +6,7 @@ from horovod_spark_ml import RBM, Autoencoder, CNNClassifier, MLPClassifier, MLP
 from horovod_spark_ml.data.schema import TrainingInput
 from horovod_spark_ml.estimators import built_models
 from horovod_spark_ml.estimators.fit_together import FitPlan
+from horovod_spark_ml.memo import Memo
 
 
 def _plan(estimator, info):
@@ -16,7 +17,7 @@ def _plan(estimator, info):
 @pytest.fixture(autouse=True)
 def kept(monkeypatch):
     """Each test keeps its own models, so that the fits of other tests neither see nor lose them."""
-    monkeypatch.setattr(built_models, "_kept", type(built_models._kept)())
+    monkeypatch.setattr(built_models, "_kept", Memo(full=built_models._over_bound))
 
 
 CLASSES = TrainingInput(rows=100, num_features=6, label_kind="class", num_classes=3)

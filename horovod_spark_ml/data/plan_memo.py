@@ -14,28 +14,15 @@ Example::
     >>> counts.get(df.select("*"), "partitions", lambda: df.rdd.getNumPartitions())   # the same plan: kept
     2
 """
-import collections
-import threading
+from ..memo import Memo
 
 
 class PlanMemo:
     """The latest ``kept`` values of ``compute()`` by (application, plan, ``what``); safe to share between threads."""
 
     def __init__(self, kept):
-        self.kept = kept
-        self._values = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self._memo = Memo(full=lambda values: len(values) > kept)
 
     def get(self, df, what, compute):
         """The value kept for ``df``'s plan and ``what``, else ``compute()`` (kept, unless it raises)."""
-        key = (df.sparkSession.sparkContext.applicationId, df.semanticHash(), what)
-        with self._lock:
-            if key in self._values:
-                self._values.move_to_end(key)
-                return self._values[key]
-        value = compute()
-        with self._lock:
-            self._values[key] = value
-            while len(self._values) > self.kept:
-                self._values.popitem(last=False)
-        return value
+        return self._memo.get((df.sparkSession.sparkContext.applicationId, df.semanticHash(), what), compute)

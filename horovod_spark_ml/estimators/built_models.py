@@ -16,26 +16,18 @@ Example::
 
     >>> model, model_bytes = built(key, build)   # build() -> (model, model_bytes), called unless key is kept
 """
-import collections
-import threading
+from ..memo import Memo
 
 MOST_BYTES = 64 * 2 ** 20  # serialized models kept, in all
 
-_lock = threading.Lock()
-_kept = collections.OrderedDict()  # key -> (model, model bytes), the least recently used first
+
+def _over_bound(models):
+    return sum(len(model_bytes) for _, model_bytes in models) > MOST_BYTES
+
+
+_kept = Memo(full=_over_bound)  # key -> (model, model bytes)
 
 
 def built(key, build):
     """The ``(model, model_bytes)`` kept for ``key``, or ``build()``'s (then kept); ``key=None`` always builds."""
-    if key is None:
-        return build()
-    with _lock:
-        if key in _kept:
-            _kept.move_to_end(key)
-            return _kept[key]
-    made = build()
-    with _lock:
-        _kept[key] = made
-        while sum(len(model_bytes) for _, model_bytes in _kept.values()) > MOST_BYTES:
-            _kept.popitem(last=False)
-    return made
+    return build() if key is None else _kept.get(key, build)

@@ -40,7 +40,9 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
 
     # -- what subclasses define -------------------------------------------------
     _label_kind = "value"  # "class", "value", or None for unsupervised estimators
-    _model_from_params = False  # True where the Keras model built depends only on the params and the input's widths
+    # True, set by a class itself (a subclass does not inherit it), where its Keras model depends only on the
+    # params and the input's widths: :mod:`.built_models` keeps it
+    _model_from_params = False
 
     def _label_cols(self):
         raise NotImplementedError
