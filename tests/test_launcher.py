@@ -209,7 +209,7 @@ def _parent_and_exit_of_a_rank(warm):
 
 def test_ranks_are_forked_warm_and_end_with_their_own_exit_status(spark):
     parent, error = _parent_and_exit_of_a_rank(warm=True)
-    assert "-m horovod_spark_ml.training.warm_ranks --serve" in parent
+    assert "-m horovod_spark_ml.training.rank_server " in parent
     assert "Exit code: 143" in error or "Exit code: -15" in error  # SIGTERM, as for a rank of its own
 
 
@@ -225,5 +225,5 @@ def test_a_warm_rank_that_exits_with_a_code_ends_its_command_with_that_code(spar
 
 def test_warm_ranks_can_be_turned_off(spark):
     parent, error = _parent_and_exit_of_a_rank(warm=False)
-    assert "warm_ranks --serve" not in parent
+    assert "rank_server" not in parent
     assert "Exit code: 143" in error or "Exit code: -15" in error

@@ -67,7 +67,7 @@ class TrainingJob:
 
 def warm_up(local_size, wanted=lambda: False):
     """Do a rank's first TensorFlow, Keras and tf.data work, on a tiny model and dataset, pinned as one of
-    ``local_size`` ranks on this host. A spare rank (:mod:`.warm_ranks`) does it before its command comes; a
+    ``local_size`` ranks on this host. A spare rank (:mod:`.rank_server`) does it before its command comes; a
     rank forked when its command comes does it on its job's model instead (0.1-0.2 s of its start).
 
     The model comes first (0.09 s here, saving a rank 0.05 s), then the
