@@ -153,6 +153,21 @@ def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
                                              "ValueError: an image could not be decoded")
 
 
+def test_the_job_named_is_the_one_the_failing_rank_was_on_whichever_line_comes_first():
+    import io
+    from horovod_spark_ml.training.launcher import RankOutput
+    from horovod_spark_ml.training.worker import ERROR_MARKER, JOB_MARKER
+    output = RankOutput(verbose=1, out=io.StringIO())
+    # rank 1 fails loading map 2 before rank 0's stdout brings the line that says both maps train together
+    output.write(f'[1]<stderr>:{ERROR_MARKER}{{"rank": 1, "job": "map 2", "error": "RuntimeError: bad layer"}}\n')
+    output.write(f"[0]<stdout>:{JOB_MARKER}map 1 together with map 2\n")
+    output.write(f'[0]<stderr>:{ERROR_MARKER}{{"rank": 0, "job": "map 1 together with map 2", '
+                 f'"error": "Horovod has been shut down."}}\n')
+    message, lost = output.failure(RuntimeError("Process name: 0\nExit code: 1\n"))
+    assert (message, lost) == ("map 2: Horovod rank 1 failed during training:\nRuntimeError: bad layer", None)
+    assert output.out.getvalue() == "map 1 together with map 2\n"
+
+
 def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reason():
     import io
     from horovod_spark_ml.training.launcher import RankOutput

@@ -57,8 +57,6 @@ def run_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
                               stderr=output, verbose=1 if verbose >= 2 else 0, executable=EXECUTOR_PYTHON)
     except Exception as e:
         message, lost = output.failure(e, spark_job_error(), rank_exits())
-        if output.job:
-            message, lost = f"{output.job}: {message}", lost and f"{lost} during {output.job}"
         raise TrainingError(message, lost) from e
     finally:
         output.flush()
@@ -72,6 +70,7 @@ class RankOutput:
         self.out = out
         self.on_epoch = on_epoch
         self.failures = {}  # rank -> the traceback its Python reported
+        self.failed_jobs = {}  # rank -> the label of the job it was on when its Python raised
         self.ranks = {}  # rank -> where it runs, as the rank reported it
         self.job = None  # the label of the job the ranks are training, when one launch trains several
         self.stderr = collections.defaultdict(lambda: collections.deque(maxlen=_TAIL_LINES))
@@ -111,9 +110,12 @@ class RankOutput:
         """Take in a line the rank marked (its failure, its place, its job, an epoch); ``False`` for others."""
         if text.startswith(ERROR_MARKER):
             failure = json.loads(text[len(ERROR_MARKER):])
-            self.failures.setdefault(rank if rank is not None else failure["rank"], failure["error"])
-            if failure.get("job") and not _PEER_LOST.search(failure["error"]):
-                self.job = failure["job"]  # the job that failed, e.g. the one of several trained together
+            rank = rank if rank is not None else failure["rank"]
+            self.failures.setdefault(rank, failure["error"])
+            if failure.get("job"):
+                # the job that failed, e.g. the one of several trained together: rank 0's line that says what
+                # the ranks train next may come after it (each rank's stdout and stderr arrive in their own order)
+                self.failed_jobs.setdefault(rank, failure["job"])
         elif text.startswith(RANK_MARKER):
             where = json.loads(text[len(RANK_MARKER):])
             self.ranks[where["rank"]] = where
@@ -140,11 +142,20 @@ class RankOutput:
 
     def failure(self, error, spark_error=None, exits=()):
         """``(message, lost)``: what the user reads when the run failed (which rank, where, why), and for a
-        failure that a relaunch may get past, what was lost in one line (else ``None``).
+        failure that a relaunch may get past, what was lost in one line (else ``None``). When one launch
+        trains several jobs, both start with the job that failed.
 
         ``exits`` are ``(rank, exit code, time)`` of every rank as it ended (see
         :func:`.rank_exits`); without them, the rank that Horovod's error names.
         """
+        message, lost, rank = self._explained(error, spark_error, exits)
+        job = self.failed_jobs.get(rank, self.job)
+        if job:
+            message, lost = f"{job}: {message}", lost and f"{lost} during {job}"
+        return message, lost
+
+    def _explained(self, error, spark_error, exits):
+        """``(message, lost, rank)``: the failure, and the rank it names (``None`` for none)."""
         # A rank whose Python raised an error of its own is the cause, whichever rank ended first (one
         # that only reported Horovod's shutdown can end within milliseconds before it). Else it is a rank
         # that died without a word from its Python (killed, crashed, exited), ahead of the peers that
@@ -155,22 +166,20 @@ class RankOutput:
         causes = self._causes()
         first_cause = next((rank for rank, _ in exits if rank in causes), causes[0] if causes else None)
         if first_cause is not None:
-            return self._raised(first_cause), None
+            return self._raised(first_cause), None, first_cause
         died = [(rank, code) for rank, code in exits if rank not in self.failures and code not in _RSH_LOST]
         if died:
             rank, code = died[0]
             return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
-                                            if _killed(code) else None)
+                                            if _killed(code) else None), rank
         if self.failures:
-            return self._peer_lost(list(self.failures)[0], spark_error)
+            rank = list(self.failures)[0]
+            lost = self._lost(spark_error)
+            return f"Horovod training failed: {lost}; the other ranks then stopped:\n{self._raised(rank)}", lost, rank
         if spark_error is not None:
             return (f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(spark_error)}",
-                    self._lost(spark_error))
-        return f"Horovod training failed: {error}", None
-
-    def _peer_lost(self, rank, spark_error):
-        lost = self._lost(spark_error)
-        return f"Horovod training failed: {lost}; the other ranks then stopped:\n{self._raised(rank)}", lost
+                    self._lost(spark_error), None)
+        return f"Horovod training failed: {error}", None, None
 
     def _lost(self, spark_error):
         """What was lost, in one line, when the ranks that reported only lost their peers (or none reported).
