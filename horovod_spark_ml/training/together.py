@@ -14,7 +14,7 @@ early stopping (models would stop at different epochs), image inputs,
 TensorBoard logging, and groups beyond :data:`MOST_MODELS` models or
 :data:`MOST_PARAMETERS` parameters (their activations would not fit).
 
-Example (in a rank, what :func:`.worker.train` does)::
+Example (in a rank, what :func:`.job_fit.train_together` does)::
 
     >>> together = Together([model_a, model_b], ["param map 1 of 2", "param map 2 of 2"])
     >>> together.compile(jit_compile=False)

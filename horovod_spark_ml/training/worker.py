@@ -4,10 +4,11 @@ The driver sends a list of :class:`TrainingJob` (plain data and the model as
 ``.keras`` bytes): one for a fit, one per param map for ``fitMultiple``. Each
 rank starts reading its shard of the staged data, then imports TensorFlow
 meanwhile, pins its device and starts joining Horovod, once. Then for each job
-it compiles the model with an averaging optimizer (the first while the rank
-joins), starts from rank 0's weights, trains on its shard and averages its
-metrics with the others; rank 0 prints progress and writes the trained model
-and history to the job's run folder (:mod:`.runs` reads them back). Jobs that
+(:mod:`.job_fit`) it compiles the model with an averaging optimizer (the first
+while the rank joins), starts from rank 0's weights, trains on its shard and
+averages its metrics with the others; rank 0 prints progress and writes the
+trained model and history to the job's run folder (:mod:`.runs` reads them
+back). Jobs that
 train on the same staged data read it once; those that would see the same
 batches train in one step loop (:mod:`.together`). TensorFlow is imported only
 in the rank's functions, so that the read can start first. A failure is
@@ -21,14 +22,14 @@ Example (what the launcher does)::
     [0.81, 0.35, ...]
 """
 import atexit
-import contextlib
 import gc
 import json
-import math
 import os
 import sys
 import traceback
 from dataclasses import dataclass
+
+from .job_fit import build_state, train_alone, train_together
 
 ERROR_MARKER = "HSM-ERROR "
 RANK_MARKER = "HSM-RANK "
@@ -92,7 +93,7 @@ def warm_up(local_size, wanted=lambda: False):
         pq.write_table(pa.table({"x": [[0.0] * 4] * 8, "y": [0] * 8}), f"{folder}/part.parquet")
         with open_dataset([f"file://{folder}/part.parquet"], rank=0, size=1, batch_size=4, inputs=[Field("x", (4,))],
                           targets=[Field("y", ())], shuffle=True, seed=0) as data:
-            _build_state(model, data.element_spec)  # a batch read as well would warm nothing more a rank uses
+            build_state(model, data.element_spec)  # a batch read as well would warm nothing more a rank uses
 
 
 def train(jobs):
@@ -112,12 +113,12 @@ def train(jobs):
             training = _label(group)
             if training and leader:
                 print(JOB_MARKER + training, flush=True)
-            if len(group) == 1 or not _train_together(group, shards, ring):
+            if len(group) == 1 or not train_together(group, shards, ring):
                 for job in group:
                     if len(group) > 1 and leader:
                         print(JOB_MARKER + job.label, flush=True)
                     training = job.label
-                    _train(job, shards, ring)
+                    train_alone(job, shards, ring)
     except BaseException as e:
         import horovod.tensorflow as hvd
         rank = hvd.rank() if hvd.is_initialized() else int(os.environ.get("HOROVOD_RANK", -1))
@@ -237,201 +238,3 @@ class _Ring:
             self._joining = None
         if self._error is not None:
             raise self._error
-
-
-def _train(job, shards, ring):
-    import horovod.tensorflow as hvd
-    import tensorflow as tf
-    from .horovod_keras import CountReporter, MetricAverager, average_non_trainable, distributed_optimizer
-    from .checkpoints import ResumableEarlyStopping
-
-    rank = ring.rank
-    model = _compiled(job, rank, distributed_optimizer)
-    ring.joined()
-    _start(model, job)
-    _say_training(ring.device)
-    corrupt = tf.Variable(0, dtype=tf.int64, trainable=False)
-    callbacks = [MetricAverager()]
-    if job.input_spec is not None and job.input_spec.kind == "encoded":
-        callbacks.insert(0, CountReporter(corrupt, "corrupt_images"))
-    stopping = None
-    if job.early_stopping_patience > 0:
-        stopping = ResumableEarlyStopping(job.resume, monitor="val_loss" if job.val_urls else "loss",
-                                          patience=job.early_stopping_patience, restore_best_weights=True)
-        callbacks.append(stopping)
-    checkpointer, reporting = _own_callbacks(job, rank, stopping)
-    callbacks += reporting
-    _fit(model, job, _read(job, rank, hvd.size(), corrupt), shards.read_ahead(job), callbacks)
-    average_non_trainable(model)
-    if rank == 0:
-        _write_result(job, model, checkpointer)
-
-
-def _train_together(jobs, shards, ring):
-    """Train ``jobs`` in one step loop (see :mod:`.together`); ``False`` (having trained nothing) if their
-    models do not fit together."""
-    import horovod.tensorflow as hvd
-    from .horovod_keras import MetricAverager, average_non_trainable
-    from .together import ForEachMember, Together, fits_together
-
-    rank = ring.rank
-    members = []
-    for job in jobs:
-        with _naming(job):
-            members.append(_compiled(job, rank, lambda optimizer: optimizer))
-    if not fits_together(members):
-        return False
-    ring.joined()
-    for member, job in zip(members, jobs):
-        with _naming(job):
-            _start(member, job)
-    _say_training(ring.device)
-    together = Together(members, [job.label for job in jobs])
-    together.compile(jit_compile=False)
-    own = [_own_callbacks(job, rank, None, together=True) for job in jobs]
-    callbacks = [MetricAverager(), ForEachMember(together, [reporting for _, reporting in own])]
-    try:
-        _fit(together, jobs[0], _read(jobs[0], rank, hvd.size(), None), shards.read_ahead(jobs[0]), callbacks)
-    except Exception as e:
-        if together.blamed:
-            e.hsm_job = together.blamed
-        raise
-    for member, job, (checkpointer, _) in zip(members, jobs, own):
-        average_non_trainable(member)
-        if rank == 0:
-            with _naming(job):
-                _write_result(job, member, checkpointer)
-    return True
-
-
-@contextlib.contextmanager
-def _naming(job):
-    """Mark an error raised while handling one of several jobs trained together with that job's label."""
-    try:
-        yield
-    except Exception as e:
-        e.hsm_job = job.label
-        raise
-
-
-def _compiled(job, rank, wrap_optimizer):
-    """The job's model, loaded and compiled as its rank trains it (seeded as for the job alone)."""
-    import keras
-    from ..keras_bytes import model_from_bytes
-    done = job.resume.epoch if job.resume else 0
-    keras.utils.set_random_seed(job.seed + rank + 7919 * done)  # dropout differs per rank (and per resumption)
-    model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
-    model.compile(optimizer=wrap_optimizer(_optimizer(job.optimizer, job.learning_rate)),
-                  loss=_deserialize(job.loss), loss_weights=job.loss_weights,
-                  # [] would still expect a target per output; with sample weights, the metrics weigh them too
-                  **{"weighted_metrics" if job.weight else "metrics": _deserialize(job.metrics) or None},
-                  jit_compile=False)
-    return model
-
-
-def _start(model, job):
-    """Give every rank the same starting point: the job's checkpoint if it resumes, then rank 0's weights."""
-    from .checkpoints import restore
-    from .horovod_keras import broadcast_weights
-    if job.resume:
-        restore(model, job.resume)  # every rank reads the same checkpoint
-    broadcast_weights(model)
-
-
-def _say_training(device):
-    import horovod.tensorflow as hvd
-    if hvd.rank() == 0:
-        print(f"training on {hvd.size()} ranks, rank 0 on {device}", flush=True)
-
-
-def _own_callbacks(job, rank, stopping, together=False):
-    """A job's checkpointer, and what reports its epochs (TensorBoard, progress) on rank 0; trained together
-    with others, its progress lines start with its map (``param map 2 of 4: epoch 3/30 ...``)."""
-    import keras
-    from .checkpoints import Checkpointer
-    from .progress import ProgressPrinter
-    checkpointer = Checkpointer(job.run_url, stopping, job.resume, writes=rank == 0 and bool(job.run_url))
-    reporting = [checkpointer]
-    if rank == 0:
-        if job.log_dir:
-            reporting.append(keras.callbacks.TensorBoard(job.log_dir, write_graph=False, profile_batch=0))
-        reporting.append(ProgressPrinter(checkpointer, job.epochs, job.label.partition(" (")[0] if together else None))
-    return checkpointer, reporting
-
-
-def _read(job, rank, size, corrupt):
-    return dict(rank=rank, size=size, batch_size=job.batch_size, inputs=job.inputs, targets=job.targets,
-                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt, weight=job.weight)
-
-
-def _write_result(job, model, checkpointer):
-    """Store the trained model (plain: without the averaging optimizer, whose class exists only here) and history."""
-    from ..keras_bytes import model_from_bytes, model_to_bytes
-    from .checkpoints import write_result
-    plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
-    plain.set_weights(model.get_weights())
-    write_result(job.run_url, model_to_bytes(plain),
-                 {"epoch_seconds": checkpointer.epoch_seconds, "history": checkpointer.history})
-
-
-def _fit(model, job, read, ahead, callbacks):
-    """Train epochs after the job's checkpoint (if any) to ``job.epochs``; the data continues from the batch
-    the first of them starts at. Undecodable images fail with a message that says which column."""
-    import tensorflow as tf
-    from .reader import open_dataset
-    from ..data.image_decoding import UNDECODABLE, undecodable_message
-    resume = job.resume
-    first_epoch = job.epochs if resume and resume.state.get("stopped") else resume.epoch if resume else 0
-    steps = max(1, math.ceil(job.train_rows / (job.batch_size * read["size"])))
-    try:
-        with open_dataset(job.train_urls, shuffle=True, ahead=ahead[0], first_batch=first_epoch * steps,
-                          **read) as train_data:
-            fit = dict(epochs=job.epochs, initial_epoch=first_epoch, steps_per_epoch=steps, callbacks=callbacks,
-                       verbose=0)
-            _build_state(model, train_data.element_spec)
-            if not job.val_urls:
-                return model.fit(train_data, **fit)
-            with open_dataset(job.val_urls, shuffle=False, ahead=ahead[1], **read) as val_data:
-                val_steps = max(1, math.ceil(job.val_rows / (job.batch_size * read["size"])))
-                return model.fit(train_data, validation_data=val_data, validation_steps=val_steps, **fit)
-    except tf.errors.InvalidArgumentError as e:
-        if job.input_spec is None or UNDECODABLE not in str(e):
-            raise
-        raise ValueError(undecodable_message(job.input_spec)) from None
-
-
-def _build_state(model, batch_spec):
-    """Create the optimizer's and the metrics' variables before the first step is traced.
-
-    Keras on TensorFlow creates them while tracing the first step, and a
-    ``tf.function`` that creates variables is traced a second time: 0.5 s for
-    a small MLP, seconds for several models trained together. Keras' own
-    ``_symbolic_build`` builds them from the batch's shapes and types.
-    """
-    from .together import Together
-    for member in model.members if isinstance(model, Together) else [model]:
-        try:
-            member._symbolic_build(data_batch=batch_spec)
-        except Exception:
-            # Keras rewords a layer's error here ("Unable to automatically build the model"); the first
-            # step's trace builds the same state, and raises the layer's own error with its traceback.
-            pass
-
-
-def _deserialize(config):
-    """Keras objects from their JSON configs; dicts by output name and lists are deserialized item by item."""
-    import keras
-    if isinstance(config, dict) and "class_name" in config:
-        return keras.saving.deserialize_keras_object(config)
-    if isinstance(config, dict):
-        return {name: _deserialize(value) for name, value in config.items()}
-    if isinstance(config, list):
-        return [_deserialize(value) for value in config]
-    return config
-
-
-def _optimizer(config, learning_rate):
-    import keras
-    if isinstance(config, dict):
-        return keras.optimizers.deserialize(config)
-    return keras.optimizers.get({"class_name": config, "config": {"learning_rate": learning_rate}})
