@@ -69,8 +69,7 @@ class RankOutput:
         self.verbose = verbose
         self.out = out
         self.on_epoch = on_epoch
-        self.failures = {}  # rank -> the traceback its Python reported
-        self.failed_jobs = {}  # rank -> the label of the job it was on when its Python raised
+        self.failures = {}  # rank -> what its Python reported: {"error": its traceback, "job": the job it was on}
         self.ranks = {}  # rank -> where it runs, as the rank reported it
         self.job = None  # the label of the job the ranks are training, when one launch trains several
         self.stderr = collections.defaultdict(lambda: collections.deque(maxlen=_TAIL_LINES))
@@ -110,12 +109,9 @@ class RankOutput:
         """Take in a line the rank marked (its failure, its place, its job, an epoch); ``False`` for others."""
         if text.startswith(ERROR_MARKER):
             failure = json.loads(text[len(ERROR_MARKER):])
-            rank = rank if rank is not None else failure["rank"]
-            self.failures.setdefault(rank, failure["error"])
-            if failure.get("job"):
-                # the job that failed, e.g. the one of several trained together: rank 0's line that says what
-                # the ranks train next may come after it (each rank's stdout and stderr arrive in their own order)
-                self.failed_jobs.setdefault(rank, failure["job"])
+            # its job names what failed (e.g. one of several maps trained together), not rank 0's latest job
+            # line: that may come after it (each rank's stdout and stderr reach the driver in their own order)
+            self.failures.setdefault(rank if rank is not None else failure["rank"], failure)
         elif text.startswith(RANK_MARKER):
             where = json.loads(text[len(RANK_MARKER):])
             self.ranks[where["rank"]] = where
@@ -149,7 +145,7 @@ class RankOutput:
         :func:`.rank_exits`); without them, the rank that Horovod's error names.
         """
         message, lost, rank = self._explained(error, spark_error, exits)
-        job = self.failed_jobs.get(rank, self.job)
+        job = self.failures.get(rank, {}).get("job") or self.job
         if job:
             message, lost = f"{job}: {message}", lost and f"{lost} during {job}"
         return message, lost
@@ -196,10 +192,10 @@ class RankOutput:
     def _causes(self):
         # When one rank dies, Horovod shuts down and the others fail with "Horovod has been shut down"
         # (or gloo's word for a peer that went away): a cause is a failure that is not that.
-        return [r for r, text in self.failures.items() if not _PEER_LOST.search(text)]
+        return [r for r, failure in self.failures.items() if not _PEER_LOST.search(failure["error"])]
 
     def _raised(self, rank):
-        return f"Horovod rank {rank}{self._on(rank)} failed during training:\n{self.failures[rank].rstrip()}"
+        return f"Horovod rank {rank}{self._on(rank)} failed during training:\n{self.failures[rank]['error'].rstrip()}"
 
     def _died(self, rank, code):
         tail = list(self.stderr.get(rank, ()))
