@@ -45,7 +45,8 @@ def read_sequence_csvs(spark, path, *, header=False, sep=",", labelFrom=None, la
     names = F.split(F.element_at(lines, 1), re.escape(sep)) if header else None
     if header:
         lines = F.slice(lines, 2, F.greatest(F.size(lines) - 1, F.lit(0)))
-    cells = F.transform(lines, lambda line: F.transform(F.split(line, re.escape(sep)), F.trim))
+    # A lambda, not F.trim itself: Spark 4's trim takes a second argument, which would get the element's index.
+    cells = F.transform(lines, lambda line: F.transform(F.split(line, re.escape(sep)), lambda cell: F.trim(cell)))
     df = files.select("path", F.element_at(F.split("path", "/"), -1).alias("file"), cells.alias("cells"),
                       (names if header else F.lit(None)).alias("names"))
     label = None
@@ -57,8 +58,9 @@ def read_sequence_csvs(spark, path, *, header=False, sep=",", labelFrom=None, la
         steps = F.transform("cells", lambda row: F.filter(row, lambda value, i: i != F.col("index")))
     else:
         steps = F.col("cells")
-    sequence = F.transform(steps, lambda row: F.transform(row, lambda value: value.cast("double")))
-    columns = ["path", "file", sequence.alias("sequence")]
+    df = df.withColumn("steps", steps)
+    columns = ["path", "file", _numbers_or_nulls("transform(steps, row -> transform(row, value -> {}))", "value")
+               .alias("sequence")]
     if labelFrom == "file":
         columns.append(label.alias("label"))
     elif labelFrom is not None:
@@ -74,9 +76,16 @@ def read_sequence_csvs(spark, path, *, header=False, sep=",", labelFrom=None, la
 
 def _numeric_if_possible(df, name):
     """Cast a string column to double when every non-null value is a number (one small aggregation)."""
-    text = F.col(name).isNotNull() & F.col(name).cast("double").isNull()
+    number = _numbers_or_nulls("{}", f"`{name}`")
+    text = F.col(name).isNotNull() & number.isNull()
     non_numeric = df.agg(F.count(F.when(text, 1))).first()[0]
-    return df.withColumn(name, F.col(name).cast("double")) if non_numeric == 0 else df
+    return df.withColumn(name, number) if non_numeric == 0 else df
+
+
+def _numbers_or_nulls(template, value):
+    """A SQL expression, ``template`` with ``value`` cast to double: null where it is not a number, whether
+    Spark's ANSI mode (on by default in Spark 4, where a failed cast raises) is on or off."""
+    return F.expr(template.format(f"try_cast({value} AS DOUBLE)"))
 
 
 def _check_label_args(header, label_from, label_column, labels_file):
