@@ -204,6 +204,10 @@ HasMlflowLogging = _param_mixin(
     "mlflowLogging", "log params, per-epoch metrics and the fitted model to MLflow: unset, when mlflow is "
     "installed and a run is active; True, always (starting a run if none is active); False, never",
     TypeConverters.toBoolean)
+HasReaderBackend = _param_mixin(
+    "readerBackend", "how the ranks stream staged data too large to hold in memory, and images: 'arrow' "
+    "(pyarrow, the default) or 'petastorm' (Petastorm 0.13.1, which needs pyarrow 14 and numpy < 2)",
+    TypeConverters.toString)
 HasVerbose = _param_mixin(
     "verbose", "0: silent, 1: one line per epoch on the driver, 2: also every rank's output",
     TypeConverters.toInt)
@@ -211,14 +215,14 @@ HasVerbose = _param_mixin(
 
 class TrainingParams(HasOptimizer, HasLearningRate, HasBatchSize, HasEpochs, HasNumProc, HasValidationSplit,
                      HasEarlyStoppingPatience, HasSeed, HasStorePath, HasVerbose, HasRunId, HasMaxRetries, HasLogDir,
-                     HasMlflowLogging, HasWeightCol, HasValidationIndicatorCol):
+                     HasMlflowLogging, HasWeightCol, HasValidationIndicatorCol, HasReaderBackend):
     """Params of every Horovod-trained estimator."""
 
     def _set_training_defaults(self):
         import tempfile
         self._setDefault(optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, validationSplit=0.0,
                          earlyStoppingPatience=0, seed=42, verbose=1, maxRetries=2, logDir="",
-                         storePath=f"{tempfile.gettempdir()}/horovod_spark_ml")
+                         readerBackend="arrow", storePath=f"{tempfile.gettempdir()}/horovod_spark_ml")
 
 
 class FeatureParams(HasFeaturesCol, HasFeaturesCols):

@@ -8,6 +8,8 @@ from pyspark.sql.types import BinaryType, StructField, StructType
 
 from horovod_spark_ml import CNNClassifier, InputError, TrainingError, read_images
 
+from backends import STREAMING
+
 TRUNCATED = 3
 
 
@@ -39,10 +41,11 @@ def cnn(store, **params):
     return CNNClassifier(storePath=store, **{**settings, **params})
 
 
-def test_skip_mode_counts_undecodable_images_and_trains_on_the_rest(spark, damaged_folder, store):
+@pytest.mark.parametrize("backend", STREAMING)
+def test_skip_mode_counts_undecodable_images_and_trains_on_the_rest(spark, damaged_folder, store, backend):
     df = labelled(spark, damaged_folder)
     with pytest.warns(UserWarning, match="skipping 1 of 121 rows that hold no JPEG, PNG, GIF or BMP data"):
-        model = cnn(store).fit(df)
+        model = cnn(store, readerBackend=backend).fit(df)
     assert sum(model.history["corrupt_images"]) >= TRUNCATED
     predictions = model.transform(df).cache()
     assert predictions.filter(F.col("prediction").isNull()).count() == TRUNCATED + 1

@@ -9,6 +9,8 @@ from pyspark.sql.types import DoubleType, StructField, StructType
 
 from horovod_spark_ml import InputError, KerasEstimator, MLPClassifier, MLPRegressor
 
+from backends import STREAMING
+
 
 VECTOR_AND_LABEL = StructType([StructField("features", VectorUDT()), StructField("label", DoubleType())])
 
@@ -135,6 +137,20 @@ def test_unwritable_store_path_is_rejected_before_staging(blobs, tmp_path):
 def test_invalid_param_values_are_named(clf, blobs):
     assert "validationSplit=1.5 is invalid: it must be in [0, 1)" in _fit_error(clf.setValidationSplit(1.5), blobs)
     assert "batchSize=0 is invalid" in _fit_error(clf.setValidationSplit(0.0).setBatchSize(0), blobs)
+
+
+def test_an_unknown_reader_backend_is_named(clf, blobs):
+    message = _fit_error(clf.setReaderBackend("parquet"), blobs)
+    assert "readerBackend='parquet' is invalid: it must be 'arrow' or 'petastorm'" in message
+
+
+@pytest.mark.skipif("petastorm" in STREAMING, reason="Petastorm runs here (the legacy stack): test_reader.py and "
+                    "test_image_inputs.py read with it")
+def test_petastorm_where_it_cannot_run_is_refused_before_anything_is_staged(store, blobs):
+    before = set(os.listdir(store))
+    message = _fit_error(MLPClassifier(numProc=2, storePath=store, readerBackend="petastorm"), blobs)
+    assert "readerBackend='petastorm' cannot be used here" in message and "numpy" in message
+    assert set(os.listdir(store)) == before
 
 
 def test_regressor_accepts_no_string_target(store, spark):

@@ -1,15 +1,17 @@
-"""Staging: the needed columns only, written once as Parquet under storePath by Petastorm.
+"""Staging: the needed columns only, written once as Parquet under storePath by Spark's Parquet writer.
 
 Features become one float array column and the label one int or float column,
 converted on the JVM side (``vector_to_array``), never through Python rows.
-Petastorm's converter keeps a cache keyed on the DataFrame's plan, so fitting
-the same DataFrame again (a second fit, CrossValidator folds over the same
-input, a param grid) reuses the staged files instead of writing them again.
-Row counts and files come from the Parquet footers, not from a Spark job, so
-such a cache hit costs a plan comparison and a directory listing.
+The staged folder is kept by the DataFrame's plan (:mod:`.plan_memo`), so
+fitting the same DataFrame again (a second fit, CrossValidator folds over the
+same input, a param grid) reuses the staged files instead of writing them
+again. Row counts and files come from the Parquet footers, not from a Spark
+job, so such a cache hit costs a plan's hash and a directory listing. The
+folders staged by a driver are deleted when its Python exits.
 
-Each Horovod rank reads whole Parquet row groups, so staging makes sure there
-are at least as many row groups as ranks.
+Each Horovod rank reads whole Parquet row groups (uncompressed, of about
+``row_group_bytes``), so staging makes sure there are at least as many row
+groups as ranks.
 
 Example::
 
@@ -18,17 +20,15 @@ Example::
     >>> staged.train_rows, len(staged.train_urls)
     (1617, 2)
 """
+import atexit
 import logging
+import shutil
+import time
 import uuid
-import warnings
 from dataclasses import dataclass
+from urllib.parse import urlparse
 
-# Petastorm 0.13.1 uses pyarrow's legacy file systems, and pyarrow warns at each use; the
-# warning is for Petastorm's authors, not for our users.
-warnings.filterwarnings("ignore", category=FutureWarning, module="petastorm")
-from petastorm.spark.spark_dataset_converter import _cache_df_or_retrieve_cache_data_url  # noqa: E402
-
-from pyspark.sql import functions as F  # noqa: E402
+from pyspark.sql import functions as F
 
 from ..errors import InputError
 from .plan_memo import PlanMemo
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024
 _partition_counts = PlanMemo(kept=256)
+_staged_folders = PlanMemo(kept=256)
 
 
 @dataclass(frozen=True)
@@ -111,12 +112,36 @@ def _partitions(df):
 
 
 def _convert(df, store, row_group_bytes):
-    """Stage ``df`` in ``store`` (or find it staged) with Petastorm; its Parquet footers by the files' read URLs."""
+    """Stage ``df`` in ``store`` (or find it staged); its Parquet footers by the files' read URLs."""
     import pyarrow.fs
     import pyarrow.parquet as pq
-    folder = store.read_url_of(_cache_df_or_retrieve_cache_data_url(df, store.spark_url, row_group_bytes,
-                                                                    "uncompressed", None))
+    folder = store.read_url_of(_staged_folders.get(df, ("staged", store.spark_url, row_group_bytes),
+                                                   lambda: _write(df, store, row_group_bytes)))
     fs, path = open_filesystem(folder)
     names = sorted(info.base_name for info in fs.get_file_info(pyarrow.fs.FileSelector(path))
                    if info.base_name.endswith(".parquet"))
     return {f"{folder}/{name}": pq.read_metadata(fs.open_input_file(f"{path}/{name}")) for name in names}
+
+
+def _write(df, store, row_group_bytes):
+    """Write ``df`` as uncompressed Parquet into a new folder of ``store`` (deleted when this Python exits);
+    its URL as Spark names it. The folder's name says when and by which Spark application it was written."""
+    app = df.sparkSession.sparkContext.applicationId
+    url = f"{store.spark_url}/{time.strftime('%Y%m%d%H%M%S')}-appid-{app}-{uuid.uuid4()}"
+    # Uncompressed and without dictionaries, the ranks decode the pages about twice as fast (measured on
+    # float arrays); a dictionary of distinct floats only grows until Parquet gives it up.
+    (df.write.option("compression", "uncompressed").option("parquet.enable.dictionary", "false")
+     .option("parquet.block.size", row_group_bytes).parquet(url))
+    atexit.register(_delete, store.read_url_of(url))
+    return url
+
+
+def _delete(url):
+    try:
+        if urlparse(url).scheme == "file":
+            shutil.rmtree(urlparse(url).path, ignore_errors=True)
+        else:
+            fs, path = open_filesystem(url)
+            fs.delete_dir(path)
+    except Exception as e:  # at exit, a folder that cannot go is only worth a line
+        log.warning("could not delete the staged data %s: %s", url, e)

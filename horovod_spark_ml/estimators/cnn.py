@@ -71,7 +71,7 @@ class CNNClassifier(HorovodClassifier, _CNNClassifierParams):
                  onCorruptImage="skip", rowGroupSizeMB=8.0, widthMultiplier=None, dropout=0.5, l1=0.0, l2=0.0,
                  batchNorm=False, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
                  validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()

@@ -75,7 +75,7 @@ class _DBNEstimator(HorovodEstimator):
                       epochs=self.getPretrainEpochs(), learningRate=self.getPretrainLearningRate(),
                       batchSize=self.getBatchSize(), numProc=self._num_proc(dataset), seed=self.getSeed(),
                       storePath=self.getStorePath(), verbose=self.getVerbose(),
-                      maxRetries=self.getMaxRetries()).fit(layer_input)
+                      maxRetries=self.getMaxRetries(), readerBackend=self.getReaderBackend()).fit(layer_input)
             rbms.append(rbm.getKerasModel())
             history.append(rbm.history)
             layer_input = rbm.transform(layer_input).select(F.col(f"{column}_{i}").alias(column))
@@ -126,7 +126,7 @@ class DBNClassifier(_DBNEstimator, HorovodClassifier, _DBNClassifierParams):
                  visibleType="binary", cdSteps=1, pretrainEpochs=5, pretrainLearningRate=0.05, dropout=0.0,
                  optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
@@ -169,7 +169,7 @@ class DBNRegressor(_DBNEstimator, _DBNRegressorParams):
                  hiddenLayers=None, visibleType="binary", cdSteps=1, pretrainEpochs=5, pretrainLearningRate=0.05,
                  dropout=0.0, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
                  validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()

@@ -30,6 +30,8 @@ from ..data.schema import LABEL, NumericFeatures, check_training_input
 from ..data.staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
 from ..data.store import local_or_url
 from ..data.row_roles import check_row_roles
+from ..training.petastorm_stream import check_petastorm
+from ..training.reader import BACKENDS
 from ..training.worker import TrainingJob
 from .built_models import built
 from .fit_together import FitPlan, ModelsInTurn, fit_together
@@ -161,7 +163,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                            inputs=plan.features.fields(keras_model),
                            targets=self._target_fields(plan.info, keras_model),
                            custom_modules=custom_modules(keras_model), input_spec=plan.features.spec,
-                           log_dir=local_or_url(self.getLogDir()), weight=plan.roles.weight, label=label)
+                           log_dir=local_or_url(self.getLogDir()), weight=plan.roles.weight, label=label,
+                           reader_backend=self.getReaderBackend())
 
     def _model(self, plan, result):
         """The fitted Spark ML Model for a trained plan's result."""
@@ -198,6 +201,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         for name, value, ok, expected in [("numProc", num_proc, num_proc >= 1, "at least 1"), *self._param_checks()]:
             if not ok:
                 raise InputError(f"{name}={value} is invalid: it must be {expected}")
+        if self.getReaderBackend() == "petastorm":
+            check_petastorm()
         return num_proc
 
     def _param_checks(self):
@@ -208,6 +213,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
                 ("earlyStoppingPatience", self.getEarlyStoppingPatience(), self.getEarlyStoppingPatience() >= 0,
                  "0 (off) or more"),
                 ("maxRetries", self.getMaxRetries(), self.getMaxRetries() >= 0, "0 (no relaunch) or more"),
+                ("readerBackend", repr(self.getReaderBackend()), self.getReaderBackend() in BACKENDS,
+                 " or ".join(map(repr, BACKENDS))),
                 ("validationIndicatorCol", self._optional(self.validationIndicatorCol),
                  not (self._optional(self.validationIndicatorCol) and self.getValidationSplit() > 0),
                  f"unset while validationSplit={self.getValidationSplit()} is set: use one way to choose the "

@@ -57,7 +57,7 @@ class MLPClassifier(HorovodClassifier, _MLPClassifierParams):
                  activation="relu", dropout=0.0, l1=0.0, l2=0.0, batchNorm=False, optimizer="adam",
                  learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
@@ -108,7 +108,7 @@ class MLPRegressor(HorovodEstimator, _MLPRegressorParams):
                  predictionCol="prediction", hiddenLayers=None, activation="relu", dropout=0.0, l1=0.0, l2=0.0,
                  batchNorm=False, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
                  validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()

@@ -116,7 +116,7 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
                  bidirectional=False, dropout=0.0, recurrentDropout=0.0, maxLength=None, truncateFrom="start",
                  labelPerStep=False, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
                  validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
@@ -190,7 +190,7 @@ class LSTMRegressor(_RecurrentEstimator, _LSTMRegressorParams):
                  maxLength=None, truncateFrom="start", labelPerStep=False, optimizer="adam", learningRate=0.001,
                  batchSize=32, epochs=10, numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None,
                  storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()

@@ -55,7 +55,7 @@ class Autoencoder(HorovodEstimator, _AutoencoderParams):
                  tiedWeights=False, denoising=0.0, sparsity=0.0, optimizer="adam", learningRate=0.001, batchSize=32,
                  epochs=10, numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None,
                  verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()
@@ -147,7 +147,7 @@ class RBM(HorovodEstimator, _RBMParams):
     def __init__(self, *, featuresCol="features", featuresCols=None, outputCol="hidden", hiddenUnits=64,
                  visibleType="binary", cdSteps=1, optimizer="sgd", learningRate=0.05, batchSize=32, epochs=10,
                  numProc=None, validationSplit=0.0, earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
-                 runId=None, maxRetries=2, logDir="", mlflowLogging=None,
+                 runId=None, maxRetries=2, logDir="", mlflowLogging=None, readerBackend="arrow",
                  weightCol=None, validationIndicatorCol=None):
         super().__init__()
         self._set_defaults()

@@ -23,7 +23,7 @@ from ..errors import ClusterError
 from .launcher import RANK_ENV, spark_failure
 
 # What a rank imports: a missing one fails the rank's start, or Horovod's task job.
-REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "petastorm", "horovod_spark_ml")
+REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "horovod_spark_ml")
 RECHECK_SECONDS = 600
 _passed = {}  # (application and executors, numProc, store) -> (when a check passed, its ExecutorInfos)
 SHIP_ENVIRONMENT = ("Set PYSPARK_PYTHON (or spark.pyspark.python) to a Python that has the training stack on "

@@ -144,7 +144,8 @@ def _own_callbacks(job, rank, stopping, together=False):
 
 def _read(job, rank, size, corrupt):
     return dict(rank=rank, size=size, batch_size=job.batch_size, inputs=job.inputs, targets=job.targets,
-                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt, weight=job.weight)
+                seed=job.seed + rank, images=job.input_spec, corrupt_counter=corrupt, weight=job.weight,
+                backend=job.reader_backend)
 
 
 def _write_result(job, model, checkpointer):

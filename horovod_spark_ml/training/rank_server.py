@@ -35,7 +35,7 @@ import time
 _IDLE_SECONDS = 3600  # a server with no rank to start for this long ends
 _SPARE_SECONDS = 600  # a spare rank not used for this long ends
 # What the server imports, so that a forked rank does not.
-_PRELOAD = ("tensorflow", "keras", "horovod.tensorflow", "horovod.spark.task", "petastorm", "pyarrow.parquet",
+_PRELOAD = ("tensorflow", "keras", "horovod.tensorflow", "horovod.spark.task", "pyarrow.parquet",
             "horovod_spark_ml.training.worker", "horovod_spark_ml.training.horovod_keras",
             "horovod_spark_ml.training.reader", "horovod_spark_ml.training.checkpoints",
             "horovod_spark_ml.training.progress", "horovod_spark_ml.training.devices")

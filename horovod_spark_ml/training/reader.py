@@ -1,16 +1,18 @@
-"""A rank's shard of the staged Parquet, read by Petastorm into a batched tf.data pipeline.
+"""A rank's shard of the staged Parquet, read by pyarrow (or Petastorm) into a batched tf.data pipeline.
 
 A numeric shard that fits in ``_CACHE_BYTES`` is read from Parquet into memory
 at once, and served as Keras serves NumPy arrays: a new permutation of the
 rows every pass, and one gather per batch, so no per-row work competes with
-training for the cores. A larger shard streams through Petastorm, reshaped a
-whole Petastorm batch at a time and shuffled per row in a buffer. Either way
-rows become the model's inputs and targets as :mod:`.layout` describes them.
-A rank starts reading an in-memory shard (:func:`read_ahead`) before it
-imports TensorFlow, so that the two overlap.
-Image rows are shuffled while still compressed, then decoded in parallel
-(:mod:`.image_decoding`), so a shuffle buffer holds bytes, not pixels; an
-image shard that fits is cached as its Petastorm batches after the first pass.
+training for the cores. A larger shard streams (:mod:`.arrow_stream`): a
+window of row groups at a time, shuffled and cut into whole batches in NumPy,
+so a rank's memory does not grow with the data. Either way rows become the
+model's inputs and targets as :mod:`.layout` describes them, and a resumed run
+gets exactly the batches an unbroken one would have. A rank starts reading an
+in-memory shard (:func:`read_ahead`) before it imports TensorFlow, so that the
+two overlap. Image rows are shuffled while still compressed, then decoded in
+parallel (:mod:`.image_decoding`), so what is held is bytes, not pixels; an
+image shard that fits is read once and kept. ``backend="petastorm"``
+streams through Petastorm instead (:mod:`.petastorm_stream`), where it runs.
 
 Example (inside a Horovod rank)::
 
@@ -21,11 +23,9 @@ Example (inside a Horovod rank)::
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
-_SHUFFLE_ROWS = 10_000
-_SHUFFLE_IMAGES = 1_000
 _CACHE_BYTES = 1 << 30  # a rank's shard up to this size (staged, uncompressed Parquet) is held in memory
 _ALIGNMENT = 64  # bytes; TensorFlow shares only memory aligned like its own
-_CACHED_ORDER = 256  # cached Petastorm batches (row groups) of images are reordered within this window on each replay
+BACKENDS = ("arrow", "petastorm")
 
 
 def read_ahead(urls, *, rank, size, inputs, targets, images=None, weight=None):
@@ -46,51 +46,57 @@ def read_ahead(urls, *, rank, size, inputs, targets, images=None, weight=None):
 
 @contextmanager
 def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed, images=None,
-                 corrupt_counter=None, ahead=None, first_batch=0, weight=None):
+                 corrupt_counter=None, ahead=None, first_batch=0, weight=None, backend="arrow"):
     """Yield an endless dataset of ``(inputs, targets)`` batches (inputs only without targets).
 
     ``inputs`` and ``targets`` are lists of :class:`.layout.Field`. Rows come
     from the row groups assigned to ``rank``. With ``shuffle`` set, every pass
-    takes a new row order: a whole permutation when the shard is in memory, else
-    new row-group order and a shuffle buffer. ``images`` (an
+    takes a new row order. ``images`` (an
     :class:`.image_decoding.ImageSpec`) decodes image rows instead, with
     augmentation when shuffling (training); undecodable images are counted in
     ``corrupt_counter`` (a ``tf.Variable``). ``ahead`` is :func:`read_ahead`'s
     future for the same shard, if it was started. ``weight`` names a staged column of per-row sample
     weights, which then comes third in each batch. ``first_batch`` resumes the
     sequence of batches where a run that had served that many stopped: exactly,
-    for a shard held in memory; a streamed shard instead starts a new order,
-    seeded by it.
+    except through Petastorm, which instead starts a new order, seeded by it.
+    ``backend`` is how a shard that is not held in memory is read: ``"arrow"``
+    or ``"petastorm"``.
     """
+    import tensorflow as tf
     columns = _columns(inputs, targets, images, weight)
     fits = _fits(urls, size)
     if _held_in_memory(images, fits):
         values = ahead.result() if ahead else _read_shard(urls, rank, size, columns)
         yield _untuned(_in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch, weight))
         return
-    seed += first_batch
-    import tensorflow as tf
-    from petastorm import make_batch_reader
-    from petastorm.tf_utils import make_petastorm_dataset
+    if backend == "petastorm":
+        from .petastorm_stream import SHUFFLE_IMAGES, SHUFFLE_ROWS, petastorm_dataset
+        with petastorm_dataset(urls, rank=rank, size=size, columns=columns, shuffle=shuffle, seed=seed + first_batch,
+                               cache=images is not None and shuffle and fits) as batches:
+            if images is None:
+                rows = batches.map(_to_example(inputs, targets, weight)).unbatch()
+                dataset = (rows.shuffle(SHUFFLE_ROWS, seed=seed + first_batch) if shuffle else rows).batch(
+                    batch_size, drop_remainder=True)
+            else:
+                rows = batches.unbatch()
+                rows = rows.shuffle(SHUFFLE_IMAGES, seed=seed + first_batch) if shuffle else rows
+                dataset = _images(rows, images, shuffle, corrupt_counter, batch_size)
+            yield _untuned(dataset.prefetch(tf.data.AUTOTUNE))
+        return
+    from .arrow_stream import ArrowShard, dataset as arrow_dataset
+    shard = ArrowShard(urls, rank=rank, size=size, columns=columns,
+                       window_bytes=None if images is not None and fits else _stream_window())
+    batches = arrow_dataset(shard, batch_size=batch_size, shuffle=shuffle, seed=seed, first_batch=first_batch)
+    if images is None:
+        dataset = batches.map(_to_example(inputs, targets, weight))
+    else:
+        dataset = _images(batches.unbatch(), images, shuffle, corrupt_counter, batch_size)
+    yield _untuned(dataset.prefetch(tf.data.AUTOTUNE))
 
-    cache_images = images is not None and shuffle and fits
-    reader = make_batch_reader(urls, cur_shard=rank, shard_count=size, num_epochs=1 if cache_images else None,
-                               shuffle_row_groups=shuffle, seed=seed, workers_count=2, schema_fields=columns)
-    try:
-        batches = make_petastorm_dataset(reader)
-        if cache_images:  # the first pass reads (and caches) as Petastorm goes; later ones replay, reordered
-            cached = batches.cache()
-            batches = cached.concatenate(cached.shuffle(_CACHED_ORDER, seed=seed).repeat())
-        if images is None:
-            dataset = _tensor_rows(batches, inputs, targets, weight)
-            if shuffle:
-                dataset = dataset.shuffle(_SHUFFLE_ROWS, seed=seed)
-        else:
-            dataset = _image_rows(batches, images, shuffle, seed, corrupt_counter)
-        yield _untuned(dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))
-    finally:
-        reader.stop()
-        reader.join()
+
+def _stream_window():
+    from .arrow_stream import WINDOW_BYTES
+    return WINDOW_BYTES
 
 
 def _untuned(dataset):
@@ -135,42 +141,25 @@ def _held_in_memory(images, fits):
 
 
 def _read_shard(urls, rank, size, columns):
-    """This rank's rows of ``columns`` as NumPy arrays, one row per item.
+    """This rank's rows of ``columns`` as NumPy arrays, one row per item, each on a 64-byte boundary, so a
+    tensor can share its memory (:func:`_shared_tensor`) rather than copy a shard of up to 1 GiB again.
 
     Row groups are dealt to the ranks in turn, over all files in order, as
-    Petastorm deals them without a shard seed.
+    streaming (and Petastorm without a shard seed) deals them.
     """
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    files = [pq.ParquetFile(fs.open_input_file(path)) for fs, path in map(_open, urls)]
-    groups = [(f, g) for f in files for g in range(f.num_row_groups)][rank::size]
-    table = pa.concat_tables(f.read_row_group(g, columns=columns) for f, g in groups)
-    return {column: _array(table.column(column)) for column in columns}
+    from .arrow_stream import ArrowShard
+    return ArrowShard(urls, rank=rank, size=size, columns=columns).read(out=_aligned)
 
 
-def _array(column):
-    """A Parquet column as one NumPy array: ``(rows,)`` for numbers, ``(rows, values)`` for arrays (flattened).
-
-    The array starts on a 64-byte boundary, so a tensor can share its memory
-    (:func:`_shared_tensor`) rather than copy a shard of up to 1 GiB again.
-    """
+def _aligned(shape, dtype):
+    """An empty array of ``shape`` that starts on a 64-byte boundary (of numbers: TensorFlow shares no other)."""
     import numpy as np
-    import pyarrow as pa
-    flat = []
-    for chunk in column.chunks:
-        while pa.types.is_list(chunk.type):
-            chunk = chunk.flatten()
-        flat.append(chunk.to_numpy(zero_copy_only=False))
-    values = np.concatenate(flat, out=_aligned(sum(map(len, flat)), np.result_type(*flat)))
-    return values.reshape(len(column), -1) if pa.types.is_list(column.type) else values
-
-
-def _aligned(length, dtype):
-    import numpy as np
-    size = length * np.dtype(dtype).itemsize
+    if np.dtype(dtype) == object:
+        return np.empty(shape, dtype)
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
     buffer = np.empty(size + _ALIGNMENT, np.uint8)
     start = -buffer.ctypes.data % _ALIGNMENT
-    return buffer[start:start + size].view(dtype)
+    return buffer[start:start + size].view(dtype).reshape(shape)
 
 
 def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch=0, weight=None):
@@ -211,14 +200,14 @@ def _shared_tensor(array):
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
 
-def _tensor_rows(batches, inputs, targets, weight=None):
+def _to_example(inputs, targets, weight):
     import tensorflow as tf
 
     @tf.autograph.experimental.do_not_convert
     def to_example(batch):
-        return _example(inputs, targets, weight, batch._asdict())
+        return _example(inputs, targets, weight, batch)
 
-    return batches.map(to_example).unbatch()
+    return to_example
 
 
 def _example(inputs, targets, weight, values):
@@ -232,17 +221,11 @@ def _example(inputs, targets, weight, values):
     return (x, y, values[weight]) if weight else (x, y)
 
 
-def _image_rows(batches, spec, shuffle, seed, corrupt_counter):
+def _images(rows, spec, shuffle, corrupt_counter, batch_size):
+    """Batches of decoded images from a dataset of staged rows (dicts), undecodable ones dropped or failing."""
     from ..data.image_decoding import decode_rows, drop_corrupt
-    rows = batches.unbatch().map(_as_dict)
-    if shuffle:
-        rows = rows.shuffle(_SHUFFLE_IMAGES, seed=seed)
     images = drop_corrupt(decode_rows(rows, spec, training=shuffle), spec, corrupt_counter)
-    return images.map(_single_or_pair)
-
-
-def _as_dict(row):
-    return row._asdict()
+    return images.map(_single_or_pair).batch(batch_size, drop_remainder=True)
 
 
 def _single_or_pair(*element):

@@ -37,7 +37,8 @@ from .launcher import run_training
 RUNS = "runs"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Params that a resumed run may change: they do not change what the checkpoints hold.
-_MAY_DIFFER = {"runId", "verbose", "maxRetries", "numProc", "epochs", "logDir", "mlflowLogging", "storePath"}
+_MAY_DIFFER = {"runId", "verbose", "maxRetries", "numProc", "epochs", "logDir", "mlflowLogging", "storePath",
+               "readerBackend"}
 
 
 def new_run_id():

@@ -64,6 +64,7 @@ class TrainingJob:
     log_dir: str = ""  # where rank 0 writes TensorBoard event files ("" for none)
     weight: str = None  # the staged column of per-row sample weights (weightCol), or None
     label: str = None  # which of several jobs in one launch this is, e.g. "param map 2 of 4 (learningRate=0.01)"
+    reader_backend: str = "arrow"  # how a shard that is not held in memory is read: "arrow" or "petastorm"
 
 
 def warm_up(local_size, wanted=lambda: False):
