@@ -1,7 +1,7 @@
 """Values worked out once per DataFrame plan in a Spark application: a refit asks the driver nothing twice.
 
-Staging takes the same plan to hold the same rows (Petastorm's cache reuses
-the staged data of the same plan), and so do the input checks and staging's
+Staging takes the same plan to hold the same rows (it reuses the folder it
+staged for the same plan), and so do the input checks and staging's
 partition count, which each cost a Spark job or a plan compilation on the
 driver. A :class:`PlanMemo` keeps the latest values, keyed by the application,
 the plan's semantic hash and what was asked of it.
