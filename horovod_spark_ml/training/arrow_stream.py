@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 WINDOW_BYTES = 64 << 20  # a streamed shard is read, and its rows shuffled, this much (staged Parquet) at a time
+ALIGNMENT = 64  # bytes; TensorFlow takes NumPy memory aligned like its own without a copy
 
 
 @dataclass(frozen=True)
@@ -136,13 +137,13 @@ class ArrowShard:
             values = self._read(groups, order)
         return number, {c: v[first:] for c, v in values.items()} if first else values
 
-    def read(self, out=np.empty):
-        """The whole shard, by column, each column allocated by ``out(shape, dtype)``."""
-        return self._read(self.groups, out=out)
+    def read(self):
+        """The whole shard, by column."""
+        return self._read(self.groups)
 
-    def _read(self, groups, order=None, out=np.empty):
+    def _read(self, groups, order=None):
         """The rows of ``groups`` by column, in ``order`` (a permutation of them) if given: each row is copied
-        once, from the values pyarrow decoded to its place in an array allocated by ``out(shape, dtype)``."""
+        once, from the values pyarrow decoded to its place in an :func:`aligned` array."""
         tables = [self._files[g.file].read_row_group(g.index, columns=self.columns) for g in groups]
         rows = sum(t.num_rows for t in tables)
         where = None if order is None else np.argsort(order)  # where each row read goes
@@ -150,13 +151,24 @@ class ArrowShard:
         for column in self.columns:
             parts = [rows_of(chunk) for table in tables for chunk in table.column(column).chunks]
             parts = [p for p in parts if len(p)] or parts[:1]
-            result = out((rows, *parts[0].shape[1:]), parts[0].dtype)
+            result = aligned((rows, *parts[0].shape[1:]), parts[0].dtype)
             start = 0
             for part in parts:
                 result[slice(start, start + len(part)) if where is None else where[start:start + len(part)]] = part
                 start += len(part)
             values[column] = result
         return values
+
+
+def aligned(shape, dtype):
+    """An empty array of ``shape`` that starts on an :data:`ALIGNMENT` boundary (of numbers: TensorFlow takes
+    no other memory as its own)."""
+    if np.dtype(dtype) == object:
+        return np.empty(shape, dtype)
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffer = np.empty(size + ALIGNMENT, np.uint8)
+    start = -buffer.ctypes.data % ALIGNMENT
+    return buffer[start:start + size].view(dtype).reshape(shape)
 
 
 def rows_of(chunk):

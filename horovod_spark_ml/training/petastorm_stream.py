@@ -11,9 +11,9 @@ batch it resumes at.
 
 Example (inside a Horovod rank)::
 
-    >>> with petastorm_dataset(urls, rank=0, size=2, columns=["features", "label"], shuffle=True, seed=1,
-    ...                        cache=False) as batches:
-    ...     rows = rows_of(batches, to_example)
+    >>> with petastorm_rows(urls, rank=0, size=2, columns=["features", "label"], shuffle=True, seed=1,
+    ...                     cache=False, to_example=lambda batch: (batch["features"], batch["label"])) as rows:
+    ...     model.fit(rows.batch(64), steps_per_epoch=13)
 """
 from contextlib import contextmanager
 
@@ -38,9 +38,10 @@ def check_petastorm():
 
 
 @contextmanager
-def petastorm_dataset(urls, *, rank, size, columns, shuffle, seed, cache):
-    """Yield Petastorm's batches of the shard as a tf.data dataset of named tuples, endless (or read once and
-    replayed in a new order each pass, with ``cache``)."""
+def petastorm_rows(urls, *, rank, size, columns, shuffle, seed, cache, to_example=None):
+    """Yield the shard's rows as an endless tf.data dataset, shuffled in a buffer when ``shuffle``: examples
+    made by ``to_example`` from each Petastorm batch (a dict by column), or, without it, the rows as dicts
+    (images, whose shard is read once and replayed in a new order each pass with ``cache``)."""
     import tensorflow as tf
     from petastorm import make_batch_reader
     from petastorm.tf_utils import make_petastorm_dataset
@@ -52,7 +53,11 @@ def petastorm_dataset(urls, *, rank, size, columns, shuffle, seed, cache):
         if cache:  # the first pass reads (and caches) as Petastorm goes; later ones replay, reordered
             cached = batches.cache()
             batches = cached.concatenate(cached.shuffle(_CACHED_ORDER, seed=seed).repeat())
-        yield batches.map(_as_dict, num_parallel_calls=tf.data.AUTOTUNE)
+        batches = batches.map(_as_dict, num_parallel_calls=tf.data.AUTOTUNE)
+        rows = (batches if to_example is None else batches.map(to_example)).unbatch()
+        if shuffle:
+            rows = rows.shuffle(SHUFFLE_ROWS if to_example else SHUFFLE_IMAGES, seed=seed)
+        yield rows
     finally:
         reader.stop()
         reader.join()

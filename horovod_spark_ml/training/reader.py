@@ -24,7 +24,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 _CACHE_BYTES = 1 << 30  # a rank's shard up to this size (staged, uncompressed Parquet) is held in memory
-_ALIGNMENT = 64  # bytes; TensorFlow shares only memory aligned like its own
 BACKENDS = ("arrow", "petastorm")
 
 
@@ -70,17 +69,12 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
         yield _untuned(_in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch, weight))
         return
     if backend == "petastorm":
-        from .petastorm_stream import SHUFFLE_IMAGES, SHUFFLE_ROWS, petastorm_dataset
-        with petastorm_dataset(urls, rank=rank, size=size, columns=columns, shuffle=shuffle, seed=seed + first_batch,
-                               cache=images is not None and shuffle and fits) as batches:
-            if images is None:
-                rows = batches.map(_to_example(inputs, targets, weight)).unbatch()
-                dataset = (rows.shuffle(SHUFFLE_ROWS, seed=seed + first_batch) if shuffle else rows).batch(
-                    batch_size, drop_remainder=True)
-            else:
-                rows = batches.unbatch()
-                rows = rows.shuffle(SHUFFLE_IMAGES, seed=seed + first_batch) if shuffle else rows
-                dataset = _images(rows, images, shuffle, corrupt_counter, batch_size)
+        from .petastorm_stream import petastorm_rows
+        with petastorm_rows(urls, rank=rank, size=size, columns=columns, shuffle=shuffle, seed=seed + first_batch,
+                            cache=images is not None and shuffle and fits,
+                            to_example=None if images else _to_example(inputs, targets, weight)) as rows:
+            dataset = (rows.batch(batch_size, drop_remainder=True) if images is None else
+                       _images(rows, images, shuffle, corrupt_counter, batch_size))
             yield _untuned(dataset.prefetch(tf.data.AUTOTUNE))
         return
     from .arrow_stream import ArrowShard, dataset as arrow_dataset
@@ -148,18 +142,7 @@ def _read_shard(urls, rank, size, columns):
     streaming (and Petastorm without a shard seed) deals them.
     """
     from .arrow_stream import ArrowShard
-    return ArrowShard(urls, rank=rank, size=size, columns=columns).read(out=_aligned)
-
-
-def _aligned(shape, dtype):
-    """An empty array of ``shape`` that starts on a 64-byte boundary (of numbers: TensorFlow shares no other)."""
-    import numpy as np
-    if np.dtype(dtype) == object:
-        return np.empty(shape, dtype)
-    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    buffer = np.empty(size + _ALIGNMENT, np.uint8)
-    start = -buffer.ctypes.data % _ALIGNMENT
-    return buffer[start:start + size].view(dtype).reshape(shape)
+    return ArrowShard(urls, rank=rank, size=size, columns=columns).read()
 
 
 def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first_batch=0, weight=None):
@@ -195,7 +178,8 @@ def _in_memory_batches(values, inputs, targets, batch_size, shuffle, seed, first
 def _shared_tensor(array):
     """A tensor over a 64-byte aligned NumPy array's own memory, which it keeps alive."""
     import tensorflow as tf
-    if array.ctypes.data % _ALIGNMENT:  # TensorFlow would abort the whole process rather than raise
+    from .arrow_stream import ALIGNMENT
+    if array.ctypes.data % ALIGNMENT:  # TensorFlow would abort the whole process rather than raise
         raise ValueError("an in-memory shard must start on a 64-byte boundary to be shared with TensorFlow")
     return tf.experimental.dlpack.from_dlpack(array.__dlpack__())
 
