@@ -18,12 +18,14 @@ import time
 
 SIZES = {
     "full": dict(rows=100_000, features=784, hidden="512,256,128", batch=128, epochs=4, predict_rows=100_000,
-                 big_rows=4_000, cnn_rows=20_000, incumbent_predict_rows=10_000, gpu_rows=2_048),
+                 big_rows=4_000, cnn_rows=20_000, incumbent_predict_rows=10_000, gpu_rows=2_048,
+                 stream_rows=800_000, stream_memory_rows=400_000),
     "quick": dict(rows=10_000, features=784, hidden="256,128,64", batch=128, epochs=4, predict_rows=100_000,
-                  big_rows=1_000, cnn_rows=4_000, incumbent_predict_rows=2_000, gpu_rows=256),
+                  big_rows=1_000, cnn_rows=4_000, incumbent_predict_rows=2_000, gpu_rows=256,
+                  stream_rows=400_000, stream_memory_rows=360_000),
 }
 THREADS = 2  # the thread budget every side gets: all cores of the 2-core reference machine
-CASES = ("search", "mlp", "recovery", "big_mlp", "cnn", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
+CASES = ("search", "mlp", "recovery", "big_mlp", "cnn", "stream", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -70,9 +72,7 @@ def _run(size, work, cases, figures):
 
     def plain_keras():
         if "mlp" in cases:
-            plain_runs.append(_subprocess([sys.executable, "-m", "bench.plain_keras", "--threads", str(THREADS),
-                                           *[f"--{k.replace('_', '-')}={size[k]}" for k in
-                                             ("rows", "features", "hidden", "batch", "epochs", "predict_rows")]]))
+            plain_runs.append(_plain_keras(size, size["rows"]))
 
     spark = local_spark(cores=THREADS, app_name="horovod-spark-ml-bench")
     try:
@@ -100,6 +100,9 @@ def _run(size, work, cases, figures):
             figures["big_mlp"] = case.big_mlp(spark, size, work)
         if "cnn" in cases:
             figures["cnn"] = case.cnn_scaling(spark, size, work, THREADS)
+        if "stream" in cases:
+            from bench.stream import stream
+            figures["stream"] = stream(spark, size, work, lambda rows: _plain_keras(size, rows))
         if "gpu" in cases:
             figures.update(_gpu(spark, size, work) if _has_gpu() else
                            {"gpu": {"error": "no GPU on this machine (nvidia-smi lists none)"}})
@@ -110,6 +113,13 @@ def _run(size, work, cases, figures):
             figures["incumbent"] = _incumbent(size, train_path, predict_path, work)
         except subprocess.CalledProcessError as e:  # its environment could not be set up: the other figures stand
             figures["incumbent"] = {"error": f"its environment's set-up failed ({e})"}
+
+
+def _plain_keras(size, rows):
+    """Plain Keras's figures on ``rows`` of the synthetic data, in its own process."""
+    return _subprocess([sys.executable, "-m", "bench.plain_keras", "--threads", str(THREADS), f"--rows={rows}",
+                        *[f"--{k.replace('_', '-')}={size[k]}" for k in
+                          ("features", "hidden", "batch", "epochs", "predict_rows")]])
 
 
 def _incumbent(size, train_path, predict_path, work):

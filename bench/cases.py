@@ -128,38 +128,52 @@ def recovery(df, size, work):
     return figures
 
 
-class _RankKiller:
-    """A stdout for a fit at verbose=1: SIGKILLs rank 0's process once epoch ``after_epoch`` is reported.
+class RankLines:
+    """A stdout for a fit at verbose=1: finds rank 0's pid in its rank line and hands each line to :meth:`line`.
 
     Rank 0, because its lines reach the driver as they are written; Horovod forwards the other ranks'
     output later, so their pids are not known in time.
     """
 
-    def __init__(self, after_epoch):
+    def __init__(self):
         import re
-        self.after_epoch, self.pid, self.resumed, self.partial = after_epoch, None, None, ""
-        self.rank_line = re.compile(r"^rank 0 of \d+: host .*, pid (\d+), ")
+        self.pid, self.partial = None, ""
+        self._rank_line = re.compile(r"^rank 0 of \d+: host .*, pid (\d+), ")
 
     def write(self, text):
-        import signal
         lines = (self.partial + text).split("\n")
         self.partial = lines.pop()
         for line in lines:
-            match = self.rank_line.match(line)
+            match = self._rank_line.match(line)
             if match and self.pid is None:
                 self.pid = int(match.group(1))
-            if self.after_epoch and line.startswith(f"epoch {self.after_epoch}/") and self.pid:
-                self.after_epoch = None
-                try:
-                    os.kill(self.pid, signal.SIGKILL)
-                except ProcessLookupError:  # the line came after the rank had ended: nothing was killed
-                    pass
-            if "; resuming from" in line:
-                self.resumed = line
+            self.line(line)
         return len(text)
+
+    def line(self, line):
+        pass
 
     def flush(self):
         pass
+
+
+class _RankKiller(RankLines):
+    """SIGKILLs rank 0's process once epoch ``after_epoch`` is reported."""
+
+    def __init__(self, after_epoch):
+        super().__init__()
+        self.after_epoch, self.resumed = after_epoch, None
+
+    def line(self, line):
+        import signal
+        if self.after_epoch and line.startswith(f"epoch {self.after_epoch}/") and self.pid:
+            self.after_epoch = None
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:  # the line came after the rank had ended: nothing was killed
+                pass
+        if "; resuming from" in line:
+            self.resumed = line
 
 
 def transform(model, predict_df, rows):

@@ -98,6 +98,16 @@ def _recovery(f):
                                      f"{median(r['disturbed_seconds']):.1f} s with rank 0 SIGKILLed after epoch 2")
 
 
+def _stream(f):
+    s = f["stream"]
+    small, large = s["fits"]
+    ours, plain = large["epoch_median_s"], s["plain_keras"]["epoch_median_s"]
+    return ours / plain, (f"{ours:.2f} s / {plain:.2f} s per epoch, {large['rows']:,} rows ({large['staged_mb']:,.0f} "
+                          f"MB staged); rank's peak memory {small['rank_peak_rss_mb']:,.0f} MB at "
+                          f"{small['staged_mb']:,.0f} MB staged, {large['rank_peak_rss_mb']:,.0f} MB at "
+                          f"{large['staged_mb']:,.0f} MB")
+
+
 def _gpu_fit(f):
     ours, plain = f["gpu"]["samples_per_s"], f["plain_cnn"]["samples_per_s"]
     return ours / plain, f"{ours:,.0f} / {plain:,.0f} samples/s on {f['plain_cnn']['device']}"
@@ -130,6 +140,8 @@ _ROWS = [
      _scaling),
     ("recovery", "s lost to a rank SIGKILLed mid-fit / (one epoch s + one launch s), numProc=2", "<= 1",
      ("recovery",), _recovery),
+    ("stream", "streamed MLPClassifier per-epoch s / plain Keras per-epoch s, same rows (numProc=1)", "<= 1.10",
+     ("stream",), _stream),
     ("GPU fit", "AlexNet 227x227 samples/s, CNNClassifier (numProc=1) / plain Keras, same GPU", ">= 0.9",
      ("gpu", "plain_cnn"), _gpu_fit),
     ("GPU transform", "AlexNet 227x227 images/s, transform / plain predict, same GPU", ">= 0.8",
