@@ -94,6 +94,12 @@ def test_negative_labels_are_rejected_without_metadata(clf, spark):
     assert "labelCol 'label' has negative values (minimum -1)" in _fit_error(clf, df)
 
 
+def test_class_indices_too_large_for_a_network_are_rejected(clf, spark):  # not a raw ANSI cast overflow
+    df = spark.createDataFrame([(Vectors.dense([1.0]), 0.0), (Vectors.dense([2.0]), 3e9)], VECTOR_AND_LABEL)
+    message = _fit_error(clf, df)
+    assert "labelCol 'label' has values up to 3000000000" in message and "StringIndexer" in message
+
+
 def test_labels_beyond_the_indexed_classes_are_rejected(clf, blobs):
     attr = {"ml_attr": {"type": "nominal", "name": "label", "vals": ["a", "b"]}}
     df = blobs.withColumn("label", F.col("label").alias("label", metadata=attr))

@@ -351,6 +351,9 @@ def _vector_label_width(stats, name):
     return stats["l0_min_size"]
 
 
+_MAX_CLASSES = 1 << 24  # staged as 32-bit ints; a network's output layer of more classes would not fit anyway
+
+
 def _classes(df, name, stats):
     """Number of classes and their names, from the ML attribute if there is one."""
     if stats["l_fraction"]:
@@ -367,6 +370,10 @@ def _classes(df, name, stats):
     if low < 0:
         raise InputError(f"labelCol '{name}' has negative values (minimum {low}); a classifier needs class "
                          "indices 0..k-1: index the labels with StringIndexer")
+    if high >= _MAX_CLASSES:
+        raise InputError(f"labelCol '{name}' has values up to {high}, which would make {high + 1} classes (at most "
+                         f"{_MAX_CLASSES} here); a classifier needs class indices 0..k-1: index the labels with "
+                         "StringIndexer")
     return max(high + 1, 2), None
 
 
