@@ -125,8 +125,7 @@ def _plain_keras(size, rows):
 def _incumbent(size, train_path, predict_path, work):
     """Horovod's KerasEstimator in its own environment (set up on first use), after our Spark session stopped."""
     python = subprocess.run(["bash", os.path.join(ROOT, "bench", "incumbent", "setup.sh")], check=True,
-                            stdout=subprocess.PIPE, text=True, env={**os.environ, "HSM_BENCH_PYTHON": sys.executable},
-                            ).stdout.strip().splitlines()[-1]
+                            stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
     command = [python, os.path.join(ROOT, "bench", "incumbent", "run.py"), "--train", train_path,
                "--predict", predict_path, "--work", work, "--threads", str(THREADS),
                "--predict-rows", str(size["incumbent_predict_rows"]),
