@@ -242,3 +242,11 @@ def test_warm_ranks_can_be_turned_off(spark):
     parent, error = _parent_and_exit_of_a_rank(warm=False)
     assert "rank_server" not in parent
     assert "Exit code: 143" in error or "Exit code: -15" in error
+
+
+def test_the_executor_check_also_asks_for_what_the_fits_reader_needs(spark):  # Petastorm, where selected
+    from horovod_spark_ml.errors import ClusterError
+    from horovod_spark_ml.training.executor_check import check_executors
+    assert check_executors(spark, 1)[0].missing == {}
+    with pytest.raises(ClusterError, match="cannot import hsm_no_such_reader"):
+        check_executors(spark, 1, None, ("hsm_no_such_reader",))

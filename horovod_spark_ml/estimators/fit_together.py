@@ -55,8 +55,8 @@ def fit_together(dataset, estimators, labels=None):
     labels = labels or [None] * len(estimators)
     plans = [_named(label, estimator._check_fit, dataset) for estimator, label in zip(estimators, labels)]
     _check_run_ids(estimators, labels)
-    for num_proc, read_url in dict.fromkeys((plan.num_proc, plan.store.read_url) for plan in plans):
-        check_executors(dataset.sparkSession, num_proc, read_url)
+    for (num_proc, read_url), modules in _executor_checks(plans).items():
+        check_executors(dataset.sparkSession, num_proc, read_url, modules)
     for plan, label in zip(plans, labels):
         _named(label, plan.estimator._build, plan, dataset)
     staged = {}
@@ -71,6 +71,17 @@ def fit_together(dataset, estimators, labels=None):
         for i, model in zip(group, _train([plans[i] for i in group], [jobs[i] for i in group])):
             models[i] = model
     return models
+
+
+def _executor_checks(plans):
+    """The executor checks that ``plans`` need: by (numProc, store), the modules their ranks import beyond the
+    training stack (Petastorm, where a plan's readerBackend selects it)."""
+    checks = {}
+    for plan in plans:
+        modules = checks.setdefault((plan.num_proc, plan.store.read_url), ())
+        if plan.estimator.getReaderBackend() == "petastorm" and "petastorm" not in modules:
+            checks[(plan.num_proc, plan.store.read_url)] = modules + ("petastorm",)
+    return checks
 
 
 def _check_run_ids(estimators, labels):

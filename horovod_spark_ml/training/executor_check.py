@@ -25,7 +25,7 @@ from .launcher import RANK_ENV, spark_failure
 # What a rank imports: a missing one fails the rank's start, or Horovod's task job.
 REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "horovod_spark_ml")
 RECHECK_SECONDS = 600
-_passed = {}  # (application and executors, numProc, store) -> (when a check passed, its ExecutorInfos)
+_passed = {}  # (application and executors, numProc, store, modules) -> (when a check passed, its ExecutorInfos)
 SHIP_ENVIRONMENT = ("Set PYSPARK_PYTHON (or spark.pyspark.python) to a Python that has the training stack on "
                     "every executor, or ship one: venv-pack -o env.tar.gz, then spark.archives="
                     "env.tar.gz#environment and PYSPARK_PYTHON=./environment/bin/python (see the README, "
@@ -41,13 +41,17 @@ class ExecutorInfo:
     store_error: str = None
 
 
-def check_executors(spark, num_proc, store_url=None):
-    """Probe ``num_proc`` executor tasks; raise :class:`ClusterError` naming the first problem found."""
-    key = (_executors_now(spark), num_proc, store_url)
+def check_executors(spark, num_proc, store_url=None, modules=()):
+    """Probe ``num_proc`` executor tasks; raise :class:`ClusterError` naming the first problem found.
+
+    ``modules`` are what this fit's ranks import beyond :data:`REQUIRED_MODULES` (Petastorm, where selected).
+    """
+    modules = REQUIRED_MODULES + tuple(m for m in modules if m not in REQUIRED_MODULES)
+    key = (_executors_now(spark), num_proc, store_url, modules)
     checked, executors = _passed.get(key, (None, None))
     if checked is not None and time.monotonic() - checked < RECHECK_SECONDS:
         return executors
-    executors = _check(spark, num_proc, store_url)
+    executors = _check(spark, num_proc, store_url, modules)
     _passed[key] = (time.monotonic(), executors)
     return executors
 
@@ -58,7 +62,7 @@ def _executors_now(spark):
     return context.applicationId, context._jsc.sc().getExecutorMemoryStatus().keySet().toString()
 
 
-def _check(spark, num_proc, store_url):
+def _check(spark, num_proc, store_url, modules):
     from pyspark import cloudpickle
 
     from . import executor_probe
@@ -67,7 +71,7 @@ def _check(spark, num_proc, store_url):
     cloudpickle.register_pickle_by_value(executor_probe)
     try:
         rows = (spark.sparkContext.parallelize(range(num_proc), num_proc)
-                .mapPartitions(lambda _: [probe(REQUIRED_MODULES, store_url, RANK_ENV)]).collect())
+                .mapPartitions(lambda _: [probe(modules, store_url, RANK_ENV)]).collect())
     except Exception as e:  # the executors' Python could not even start the probe
         raise ClusterError(f"the executors could not run a Python task: {spark_failure(e)}. {SHIP_ENVIRONMENT}") from e
     executors = [ExecutorInfo(**row) for row in rows]
