@@ -25,7 +25,8 @@ SIZES = {
                   stream_rows=400_000, stream_memory_rows=360_000),
 }
 THREADS = 2  # the thread budget every side gets: all cores of the 2-core reference machine
-CASES = ("search", "mlp", "recovery", "big_mlp", "cnn", "stream", "incumbent", "gpu")  # gpu runs only where nvidia-smi lists a GPU
+# gpu runs only where nvidia-smi lists a GPU
+CASES = ("search", "mlp", "recovery", "big_mlp", "cnn", "stream", "incumbent", "gpu")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
