@@ -22,11 +22,9 @@ Example::
 """
 import atexit
 import logging
-import shutil
 import time
 import uuid
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from pyspark.sql import functions as F
 
@@ -138,10 +136,9 @@ def _write(df, store, row_group_bytes):
 
 def _delete(url):
     try:
-        if urlparse(url).scheme == "file":
-            shutil.rmtree(urlparse(url).path, ignore_errors=True)
-        else:
-            fs, path = open_filesystem(url)
-            fs.delete_dir(path)
+        fs, path = open_filesystem(url)
+        fs.delete_dir(path)
+    except FileNotFoundError:  # deleted by hand already
+        pass
     except Exception as e:  # at exit, a folder that cannot go is only worth a line
         log.warning("could not delete the staged data %s: %s", url, e)

@@ -77,20 +77,15 @@ def open_dataset(urls, *, rank, size, batch_size, inputs, targets, shuffle, seed
                        _images(rows, images, shuffle, corrupt_counter, batch_size))
             yield _untuned(dataset.prefetch(tf.data.AUTOTUNE))
         return
-    from .arrow_stream import ArrowShard, dataset as arrow_dataset
-    shard = ArrowShard(urls, rank=rank, size=size, columns=columns,
-                       window_bytes=None if images is not None and fits else _stream_window())
-    batches = arrow_dataset(shard, batch_size=batch_size, shuffle=shuffle, seed=seed, first_batch=first_batch)
+    from . import arrow_stream
+    shard = arrow_stream.ArrowShard(urls, rank=rank, size=size, columns=columns,
+                                    window_bytes=None if images is not None and fits else arrow_stream.WINDOW_BYTES)
+    batches = arrow_stream.dataset(shard, batch_size=batch_size, shuffle=shuffle, seed=seed, first_batch=first_batch)
     if images is None:
         dataset = batches.map(_to_example(inputs, targets, weight))
     else:
         dataset = _images(batches.unbatch(), images, shuffle, corrupt_counter, batch_size)
     yield _untuned(dataset.prefetch(tf.data.AUTOTUNE))
-
-
-def _stream_window():
-    from .arrow_stream import WINDOW_BYTES
-    return WINDOW_BYTES
 
 
 def _untuned(dataset):
