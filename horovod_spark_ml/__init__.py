@@ -28,7 +28,7 @@ _MODULES = {
     "MLPClassifier": "estimators.mlp", "MLPClassificationModel": "estimators.mlp",
     "MLPRegressor": "estimators.mlp", "MLPRegressionModel": "estimators.mlp",
     "read_images": "data.image_files", "read_sequence_csvs": "data.sequence_files",
-    "InputError": "errors", "TrainingError": "errors", "ClusterError": "errors",
+    "InputError": "errors", "TrainingError": "errors", "ClusterError": "errors", "StackError": "stack",
 }
 __all__ = list(_MODULES)
 __version__ = "0.1.0"
@@ -37,8 +37,10 @@ __version__ = "0.1.0"
 def __getattr__(name):
     if name not in _MODULES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if _MODULES[name] != "errors":  # every other module loads Keras, and so TensorFlow
+    if _MODULES[name] not in ("errors", "stack"):  # every other module loads Keras, and so TensorFlow
         from .quiet_tensorflow import import_tensorflow
+        from .stack import FRAMEWORKS, check_stack
+        check_stack(FRAMEWORKS)  # what is missing, and how to install it, before an ImportError from deep inside
         import_tensorflow()
     value = getattr(importlib.import_module(f".{_MODULES[name]}", __name__), name)
     globals()[name] = value

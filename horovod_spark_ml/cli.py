@@ -6,6 +6,7 @@ Example::
     $ horovod-spark-ml train data.csv --label-col species --model-dir model/
     $ horovod-spark-ml predict model/ data.csv predictions.parquet
     $ horovod-spark-ml pack-env -o env.tar.gz     # for --archives env.tar.gz#environment
+    $ horovod-spark-ml build-horovod              # Horovod 0.28.1 against this Python's TensorFlow
     $ horovod-spark-ml train data.csv --label-col species --model-dir hdfs:///models/m --master yarn
     $ spark-submit --master spark://10.0.0.1:7077 "$(horovod-spark-ml --script)" train data.csv ...
 
@@ -15,8 +16,11 @@ file as a script.
 """
 import argparse
 import os
+import subprocess
 import sys
 import time
+
+TRAINING = ("pyspark", "tensorflow", "keras", "horovod")  # what a command that fits needs (see stack.py)
 
 
 def main(argv=None):
@@ -25,8 +29,14 @@ def main(argv=None):
         print(os.path.abspath(__file__))
         return 0
     args = _parser().parse_args(argv)
-    from horovod_spark_ml.quiet_tensorflow import import_tensorflow
-    import_tensorflow()  # before the commands' modules load Keras, so its CUDA start-up lines are dropped
+    from horovod_spark_ml.stack import StackError, check_stack
+    try:
+        check_stack(args.needs)
+    except StackError as e:
+        sys.exit(str(e))
+    if "keras" in args.needs:
+        from horovod_spark_ml.quiet_tensorflow import import_tensorflow
+        import_tensorflow()  # before the commands' modules load Keras, so its CUDA start-up lines are dropped
     return args.run(args)
 
 
@@ -45,7 +55,7 @@ def _parser():
     demo.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
     demo.add_argument("--store-path", help="staging and checkpoints: storage every executor can write "
                       "(default: a local temp folder, enough for local[N])")
-    demo.set_defaults(run=_demo)
+    demo.set_defaults(run=_demo, needs=TRAINING)
 
     train = commands.add_parser("train", help="fit an MLP pipeline on a Parquet or CSV file and save it")
     train.add_argument("input", help="a .parquet or .csv file or folder (CSV with a header row)")
@@ -67,13 +77,13 @@ def _parser():
     train.add_argument("--max-retries", type=int, help="relaunches after a lost rank or executor (default 2)")
     train.add_argument("--log-dir", help="write TensorBoard event files here")
     train.add_argument("--mlflow", action="store_true", help="log params, metrics and the model to MLflow")
-    train.set_defaults(run=_train)
+    train.set_defaults(run=_train, needs=TRAINING)
 
     pack = commands.add_parser("pack-env", help="pack this environment for spark.archives (executors that do "
                                "not share it)")
     pack.add_argument("-o", "--output", default="environment.tar.gz", help="a .tar.gz or .tgz file")
     pack.add_argument("--compress-level", type=int, default=4, help="0 (store: quick, large) to 9")
-    pack.set_defaults(run=_pack_env)
+    pack.set_defaults(run=_pack_env, needs=())
 
     predict = commands.add_parser("predict", help="apply a saved pipeline to a Parquet or CSV file")
     predict.add_argument("model_dir")
@@ -81,7 +91,13 @@ def _parser():
     predict.add_argument("output", help="where predictions go (.csv or Parquet)")
     predict.add_argument("--overwrite", action="store_true")
     predict.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
-    predict.set_defaults(run=_predict)
+    predict.set_defaults(run=_predict, needs=TRAINING[:3])
+
+    build = commands.add_parser("build-horovod", help="build Horovod 0.28.1 from source against this Python's "
+                                "TensorFlow, with Gloo (needs a C++ compiler, cmake and patch)")
+    build.add_argument("--gpu", action="store_true", help="also NCCL GPU operations (needs the CUDA toolkit and "
+                       "NCCL headers; HOROVOD_CUDA_HOME and HOROVOD_NCCL_HOME say where)")
+    build.set_defaults(run=_build_horovod, needs=("tensorflow",))
     return parser
 
 
@@ -166,6 +182,12 @@ def _pack_env(args):
     print(f"packed {sys.prefix} to {args.output}; ship it with\n"
           f"  --archives {args.output}#environment --conf spark.pyspark.python=./environment/bin/python")
     return 0
+
+
+def _build_horovod(args):
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "horovod_build", "horovod.sh")
+    env = {**os.environ, "HSM_GPU": "1" if args.gpu else "0"}
+    return subprocess.run(["bash", script, sys.executable], env=env).returncode
 
 
 def _read(spark, path):

@@ -20,6 +20,19 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def wheel(tmp_path_factory):
+    """The package's wheel, built from this checkout (pip wheel, no dependencies)."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    dist = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(dist),
+                    root], check=True, capture_output=True)
+    (built,) = os.listdir(dist)
+    return str(dist / built)
+
+
+@pytest.fixture(scope="session")
 def store(tmp_path_factory):
     return str(tmp_path_factory.mktemp("store"))
 

@@ -20,15 +20,14 @@ DOCKERFILES = sorted(glob.glob(os.path.join(ROOT, "docker", "Dockerfile*")))
 BUNDLE = os.path.join(ROOT, "deploy", "databricks")
 
 
-def test_the_wheel_installs_into_an_environment_with_the_stack_and_runs_without_the_source_tree(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path / "dist"), ROOT], check=True, capture_output=True)
-    wheels = os.listdir(tmp_path / "dist")
-    assert wheels == ["horovod_spark_ml-0.1.0-py3-none-any.whl"]
-    names = zipfile.ZipFile(tmp_path / "dist" / wheels[0]).namelist()
+def test_the_wheel_installs_into_an_environment_with_the_stack_and_runs_without_the_source_tree(wheel, tmp_path):
+    assert os.path.basename(wheel) == "horovod_spark_ml-0.1.0-py3-none-any.whl"
+    names = zipfile.ZipFile(wheel).namelist()
     assert "horovod_spark_ml/log4j2-local.properties" in names
     assert {"horovod_spark_ml/training/runs.py", "horovod_spark_ml/estimators/mlp.py",
             "horovod_spark_ml/serving/inference.py", "horovod_spark_ml/data/staging.py"} <= set(names)
+    assert {"horovod_spark_ml/horovod_build/horovod.sh", "horovod_spark_ml/horovod_build/horovod-0.28.1-"
+            "process-set-iface.patch", "horovod_spark_ml/horovod_build/horovod-0.28.1-tf-2.20-headers.patch"} <= set(names)
 
     # A fresh environment that already holds the stack: this one's packages, on its path as a plain folder
     # (so the editable install of the source tree there is not activated).
@@ -39,12 +38,12 @@ def test_the_wheel_installs_into_an_environment_with_the_stack_and_runs_without_
     with open(os.path.join(site, "stack.pth"), "w") as f:
         f.write(sysconfig.get_path("purelib") + "\n")
     subprocess.run([sys.executable, "-m", "pip", "--python", str(fresh / "bin" / "python"), "install", "-q",
-                    "--no-deps", str(tmp_path / "dist" / wheels[0])], check=True, capture_output=True)
+                    "--no-deps", wheel], check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     shown = subprocess.run([str(fresh / "bin" / "horovod-spark-ml"), "--help"], cwd=tmp_path, env=env,
                            capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr
-    assert all(command in shown.stdout for command in ("demo", "train", "predict", "pack-env"))
+    assert all(command in shown.stdout for command in ("demo", "train", "predict", "pack-env", "build-horovod"))
     where = subprocess.run([str(fresh / "bin" / "python"), "-c",
                             "import horovod_spark_ml.cli, horovod_spark_ml.training.runs; print(horovod_spark_ml.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
@@ -72,9 +71,9 @@ def test_the_dockerfile_copies_files_that_exist_and_installs_with_the_scripts_ci
         for source in sources:
             assert os.path.exists(os.path.join(ROOT, source)), f"{dockerfile} copies {source}, which does not exist"
     # The same two scripts that ./run runs on every fresh machine, CI's included.
-    assert "install/requirements.sh /opt/venv/bin/python" in text and "install/horovod.sh /opt/venv/bin/python" in text
+    assert "install/requirements.sh /opt/venv/bin/python" in text and "horovod_spark_ml/horovod_build/horovod.sh /opt/venv/bin/python" in text
     run = open(os.path.join(ROOT, "run")).read()
-    assert '"$ROOT/install/requirements.sh" "$PY"' in run and '"$ROOT/install/horovod.sh" "$PY"' in run
+    assert '"$ROOT/install/requirements.sh" "$PY"' in run and '"$ROOT/horovod_spark_ml/horovod_build/horovod.sh" "$PY"' in run
     assert "horovodrun --check-build" in text
     runtime = text.rsplit("\nFROM ", 1)[1]
     assert "build-essential" not in runtime and "cmake" not in runtime  # no build tools in the final stage
@@ -147,4 +146,4 @@ def test_every_file_and_entry_point_the_bundle_names_exists():
             relative = in_workspace.match(reference).group(1)
             assert os.path.exists(os.path.join(sync_root, relative)), f"{name} names {reference}: not synced"
             assert any(os.path.join(sync_root, relative).startswith(s) for s in synced)
-    assert os.path.exists(os.path.join(ROOT, "install", "horovod.sh"))
+    assert os.path.exists(os.path.join(ROOT, "horovod_spark_ml", "horovod_build", "horovod.sh"))

@@ -5,3 +5,6 @@
 ``model`` the fitted Models; ``architectures``, ``layers`` and ``rbm`` the
 networks as plain Keras code. Import the stages from ``horovod_spark_ml``.
 """
+from ..stack import FRAMEWORKS, check_stack
+
+check_stack(FRAMEWORKS)  # a stage, or a saved Model being loaded, says what to install instead of an ImportError

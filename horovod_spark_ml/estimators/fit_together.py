@@ -25,6 +25,7 @@ import threading
 from dataclasses import dataclass
 
 from ..errors import InputError
+from ..stack import check_stack
 from ..training.executor_check import check_executors
 from ..training.runs import train_runs
 from ..training.tracking import tracking
@@ -52,6 +53,7 @@ def fit_together(dataset, estimators, labels=None):
 
     ``labels`` names each one in progress and errors (``None`` for a single fit).
     """
+    check_stack(("horovod",))
     labels = labels or [None] * len(estimators)
     plans = [_named(label, estimator._check_fit, dataset) for estimator, label in zip(estimators, labels)]
     _check_run_ids(estimators, labels)

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Build Horovod 0.28.1 from source into the Python environment of $1 (default: python3), against the
-# TensorFlow installed there, with Gloo and without MPI, and with the patches beside this script.
-#   install/horovod.sh /path/to/venv/bin/python
-#   HSM_GPU=1 install/horovod.sh /opt/venv/bin/python     # also NCCL GPU operations (needs CUDA, NCCL headers)
-# ./run calls it, and so do the Docker images, so a green CI run proves the images' build step.
+# TensorFlow installed there, with Gloo and without MPI, and with the patches beside this script; then
+# checks that the build has what was asked for.
+#   horovod-spark-ml build-horovod [--gpu]                       # the installed package runs this script
+#   bash horovod_spark_ml/horovod_build/horovod.sh /path/to/venv/bin/python
+#   HSM_GPU=1 bash .../horovod.sh /opt/venv/bin/python   # also NCCL GPU operations (needs CUDA, NCCL headers)
+# ./run calls it, and so do the Docker images and the Databricks init script, so a green CI run proves
+# their build step. Horovod's own run-time dependencies are installed only where missing: a
+# runtime's versions (Databricks') stay as they are.
 #
 # Why a patch: Horovod 0.28.1 (its last release) sets up each process set's gloo device on the
 # address of the host's name instead of the global context's interface. Where the host name
@@ -13,11 +17,15 @@ set -euo pipefail
 PY="${1:-python3}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 VERSION=0.28.1
-command -v patch >/dev/null || { echo "install/horovod.sh: needs 'patch' (apt-get install patch)" >&2; exit 1; }
+SHA256=92a43f5a94c43907a56805bad15f19700c62ffc83b7ca483f9e104e229f67ef0  # horovod-0.28.1.tar.gz on PyPI
+for tool in patch cmake g++; do
+  command -v "$tool" >/dev/null || { echo "horovod.sh: needs '$tool' (apt-get install patch cmake g++)" >&2; exit 1; }
+done
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-"$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$WORK" "horovod==$VERSION"
+echo "horovod==$VERSION --hash=sha256:$SHA256" > "$WORK/horovod.txt"
+"$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$WORK" -r "$WORK/horovod.txt"
 tar -xzf "$WORK/horovod-$VERSION.tar.gz" -C "$WORK"
 for p in "$HERE"/horovod-$VERSION-*.patch; do
   patch -s -p1 -d "$WORK/horovod-$VERSION" < "$p"
@@ -30,3 +38,17 @@ fi
 env "${gpu[@]}" HOROVOD_WITH_TENSORFLOW=1 HOROVOD_WITHOUT_PYTORCH=1 HOROVOD_WITHOUT_MXNET=1 \
 HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 MAKEFLAGS="-j$(nproc)" \
   "$PY" -m pip install -q --no-build-isolation --no-cache-dir --force-reinstall --no-deps "$WORK/horovod-$VERSION"
+# What horovod imports at run time (distutils comes from setuptools on Python 3.12); pip leaves installed ones alone.
+"$PY" -m pip install -q cloudpickle psutil pyyaml packaging setuptools
+TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "${HSM_GPU:-0}" <<'EOF'
+import sys
+
+import horovod.tensorflow as hvd
+
+gpu = sys.argv[1] == "1"
+wanted = {"TensorFlow": True, "Gloo": hvd.gloo_built(), **({"NCCL": hvd.nccl_built()} if gpu else {})}
+missing = [name for name, built in wanted.items() if not built]
+if missing:
+    sys.exit(f"horovod.sh: Horovod {hvd.__version__} was built without {', '.join(missing)}: see the build log above")
+print(f"horovod.sh: Horovod {hvd.__version__} built with {', '.join(wanted)}")
+EOF

@@ -27,7 +27,7 @@ to the driver, and runs the Python of its own executor:
   interface that routes to that address on its own host.
 - (Horovod's C++ also set up its process sets on the address of the host's
   name, 127.0.0.1 on many machines, whatever the interface; that is fixed
-  where Horovod is built: ``install/horovod.sh`` and its patch.)
+  where Horovod is built: ``horovod_build/horovod.sh`` and its patch.)
 - The ranks ran the driver's ``sys.executable``, a path that need not exist on
   an executor that runs a shipped environment (``spark.archives`` with
   ``PYSPARK_PYTHON=./environment/bin/python``). They now run the Python of the

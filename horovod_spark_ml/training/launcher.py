@@ -203,9 +203,9 @@ class RankOutput:
         message += (":\n" + "\n".join("  " + line for line in tail)) if tail else " and wrote nothing to stderr"
         if any("connect [127." in line for line in tail):
             message += ("\nThe ranks could not reach each other: a rank offered a loopback address to ranks on "
-                        "other hosts. Horovod 0.28.1 needs install/horovod-0.28.1-process-set-iface.patch for "
-                        "that (install/horovod.sh builds it so), or each host's name must resolve to an address "
-                        "the other hosts reach.")
+                        "other hosts. Horovod 0.28.1 needs the package's process-set-iface patch for "
+                        "that (horovod-spark-ml build-horovod builds it so), or each host's name must "
+                        "resolve to an address the other hosts reach.")
         return message
 
     def _on(self, rank):

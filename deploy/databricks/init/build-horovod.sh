@@ -1,7 +1,7 @@
 #!/bin/bash
 # Databricks cluster init script for ML runtimes without Horovod (16.x and later): builds Horovod 0.28.1
 # with NCCL and Gloo against the runtime's TensorFlow, on every node, before libraries are installed.
-# It runs install/horovod.sh, the build script of ./run and the Docker images, which the bundle syncs to
+# It runs horovod_spark_ml/horovod_build/horovod.sh, the build script of ./run and the Docker images, which the bundle syncs to
 # the workspace; the job passes its folder in HSM_INSTALL_DIR. About 5 minutes per node.
 set -euo pipefail
 : "${HSM_INSTALL_DIR:?the cluster's spark_env_vars must set HSM_INSTALL_DIR (see resources/train_digits.yml)}"

@@ -1,0 +1,143 @@
+"""Installing the wheel where users run it: on every Databricks ML LTS runtime pip changes nothing the runtime
+ships, and on a bare machine the extras give the set the tests run on.
+
+Each runtime is an environment of its Python whose site-packages holds a stub (a ``.dist-info`` with the name
+and version) of every package in its list (``deploy/databricks/runtimes/``); pip's dry run of the wheel into
+it reports what pip would install. The stubs have no requirements of their own: pip follows a runtime
+package's requirements only where it would install or change something, which is what the tests forbid.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from horovod_spark_ml import stack
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIMES = os.path.join(ROOT, "deploy", "databricks", "runtimes")
+PYTHONS = dict(line.split() for line in open(os.path.join(RUNTIMES, "pythons.txt"))
+               if line.strip() and not line.startswith("#"))
+
+
+def _python(version):
+    """An interpreter of ``version`` (3.11, 3.12): the one ./run also looks for."""
+    candidates = [f"/root/.pyenv/versions/{name}/bin/python{version}"
+                  for name in sorted(os.listdir("/root/.pyenv/versions")) if name.startswith(version + ".")] \
+        if os.path.isdir("/root/.pyenv/versions") else []
+    candidates += [f"/usr/local/bin/python{version}", f"/usr/bin/python{version}"]
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            return candidate
+    pytest.fail(f"no Python {version} here: the runtime's install check needs one (see ./run's find_python)")
+
+
+def _packages(runtime):
+    packages = {}
+    for line in open(os.path.join(RUNTIMES, f"databricks-{runtime}.txt")):
+        match = re.match(r"^([A-Za-z0-9._-]+)(?:~=|==)(\S+)$", line.strip())
+        if match:
+            packages[canonicalize_name(match.group(1))] = match.group(2)
+    return packages
+
+
+def _environment(tmp_path, python, packages):
+    env = tmp_path / "env"
+    subprocess.run([python, "-m", "venv", "--without-pip", str(env)], check=True)
+    site = subprocess.run([str(env / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    for name, version in packages.items():
+        info = os.path.join(site, f"{name.replace('-', '_')}-{version}.dist-info")
+        os.makedirs(info)
+        with open(os.path.join(info, "METADATA"), "w") as f:
+            f.write(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        with open(os.path.join(info, "INSTALLER"), "w") as f:
+            f.write("databricks\n")
+    return env / "bin" / "python"
+
+
+def _dry_run(python, requirement, *options):
+    """What pip would install for ``requirement`` into ``python``'s environment: {name: version}."""
+    report = os.path.join(os.path.dirname(os.path.dirname(python)), "report.json")
+    done = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--dry-run", "-q",
+                           "--report", report, *options, requirement], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    with open(report) as f:
+        return {canonicalize_name(item["metadata"]["name"]): item["metadata"]["version"]
+                for item in json.load(f)["install"]}
+
+
+@pytest.mark.parametrize("runtime", sorted(PYTHONS))
+def test_installing_the_wheel_on_a_databricks_runtime_changes_and_adds_nothing_it_ships(wheel, tmp_path, runtime):
+    packages = _packages(runtime)
+    assert "pyspark" not in packages and {"numpy", "pyarrow", "pandas", "packaging"} <= set(packages)
+    python = _environment(tmp_path, _python(PYTHONS[runtime]), packages)
+    installed = _dry_run(python, wheel)
+    changed = {name: f"{packages.get(name, 'not shipped')} -> {version}" for name, version in installed.items()
+               if name != "horovod-spark-ml"}
+    assert changed == {}, f"on {runtime}, pip would change or add {changed}"
+    assert set(installed) == {"horovod-spark-ml"}
+
+
+def test_the_extras_give_a_bare_machine_the_frameworks_at_the_versions_the_tests_ran_with(wheel, tmp_path):
+    env = tmp_path / "bare"
+    subprocess.run([_python("3.12"), "-m", "venv", "--without-pip", str(env)], check=True)
+    installed = _dry_run(env / "bin" / "python", f"{wheel}[spark,tensorflow]",
+                         "-c", os.path.join(ROOT, "constraints.txt"))
+    pinned = dict(line.strip().split("==") for line in open(os.path.join(ROOT, "constraints.txt"))
+                  if "==" in line and not line.startswith("#"))
+    for module in ("pyspark", "tensorflow", "keras", "numpy", "pyarrow", "pandas"):
+        assert installed[module] == pinned[module], module
+
+
+def _requirements(wheel):
+    """The wheel's Requires-Dist lines."""
+    with zipfile.ZipFile(wheel) as archive:
+        (metadata,) = [name for name in archive.namelist() if name.endswith(".dist-info/METADATA")]
+        lines = archive.read(metadata).decode().splitlines()
+    return [line.split(":", 1)[1].strip() for line in lines if line.startswith("Requires-Dist:")]
+
+
+def test_the_extras_and_the_stack_check_support_the_same_versions(wheel):
+    """setup.py's extras and horovod_spark_ml/stack.py name one range per framework."""
+    extras = {}
+    for text in _requirements(wheel):
+        requirement = Requirement(text)
+        if requirement.marker and "extra" in str(requirement.marker) and requirement.name in stack.SUPPORTED:
+            extras[requirement.name] = str(requirement.specifier)
+    for module in ("pyspark", "tensorflow", "keras"):
+        assert set(extras[module].split(",")) == set(stack.SUPPORTED[module][1].split(",")), module
+    assert "horovod" not in extras  # built against the installed TensorFlow, never pulled from the index
+
+
+def test_the_wheel_needs_only_what_every_runtime_ships(wheel):
+    needed = [Requirement(text) for text in _requirements(wheel) if "extra" not in text]
+    assert sorted(r.name for r in needed) == ["numpy", "packaging", "pandas", "pyarrow"]
+    for runtime in PYTHONS:
+        packages = _packages(runtime)
+        for requirement in needed:
+            assert requirement.specifier.contains(packages[requirement.name]), (runtime, str(requirement))
+
+
+def test_a_missing_or_unsupported_framework_is_named_with_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(stack.SUPPORTED, "horovod", (("horovod",), ">=9.0", stack.BUILD_HOROVOD))
+    monkeypatch.setitem(stack.SUPPORTED, "no_such_framework", (("no-such-framework",), ">=1", "pip install it"))
+    problems = stack.stack_problems(("pyspark", "tensorflow", "keras", "horovod", "no_such_framework"))
+    assert problems[0].startswith(f"horovod {stack.installed_version('horovod')} is installed; "
+                                  "horovod-spark-ml supports horovod>=9.0. Build it against the installed "
+                                  "TensorFlow: horovod-spark-ml build-horovod")
+    assert problems[1] == f"no_such_framework is not installed in {sys.executable}. pip install it"
+    assert len(problems) == 2
+    with pytest.raises(stack.StackError, match="cannot run here:\n- horovod .*\n- no_such_framework"):
+        stack.check_stack(("horovod", "no_such_framework"))
+
+
+def test_a_local_build_of_a_supported_version_is_supported():
+    assert stack._supports("==0.28.1", "0.28.1+db1")  # Databricks 15.4's own Horovod build
+    assert not stack._supports("==0.28.1", "0.28.0")
+    assert stack._supports(">=3.2,<4", "3.2.1") and not stack._supports(">=3.2,<4", "4.0.0")
