@@ -51,7 +51,7 @@ def _parser():
     demo.add_argument("--num-proc", type=int, default=2)
     demo.add_argument("--model-dir", default="horovod-spark-ml-demo-model",
                       help="where the fitted pipeline is saved (must not exist; see --overwrite)")
-    demo.add_argument("--overwrite", action="store_true", help="replace --model-dir if it exists")
+    _add_overwrite(demo)
     demo.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
     demo.add_argument("--store-path", help="staging and checkpoints: storage every executor can write "
                       "(default: a local temp folder, enough for local[N])")
@@ -70,7 +70,7 @@ def _parser():
     train.add_argument("--learning-rate", type=float, default=0.001)
     train.add_argument("--num-proc", type=int, default=2)
     train.add_argument("--model-dir", required=True)
-    train.add_argument("--overwrite", action="store_true")
+    _add_overwrite(train)
     train.add_argument("--master", help="Spark master URL (default: local[N], or spark-submit's master)")
     train.add_argument("--store-path", help="staging and checkpoints: storage every executor can write")
     train.add_argument("--run-id", help="name the run; the run id of one that did not finish resumes it")
@@ -101,12 +101,21 @@ def _parser():
     return parser
 
 
+def _add_overwrite(command):
+    """``--overwrite``, or ``--if-exists=error|overwrite``, which a job's fixed parameters can take from a variable."""
+    choice = command.add_mutually_exclusive_group()
+    choice.add_argument("--overwrite", action="store_const", const="overwrite", dest="if_exists", default="error",
+                        help="replace --model-dir if it exists")
+    choice.add_argument("--if-exists", choices=["error", "overwrite"], default="error",
+                        help="what to do when --model-dir exists (default: error, before anything is trained)")
+
+
 def _demo(args):
     from pyspark.ml import PipelineModel
     from horovod_spark_ml.demo import digits_frame, digits_pipeline
     from horovod_spark_ml.session import get_spark
 
-    _refuse_existing(args.model_dir, args.overwrite)
+    _refuse_existing(args.model_dir, args.if_exists)
     spark = get_spark(args.master, cores=max(2, args.num_proc))
     train, test = digits_frame(spark).randomSplit([0.8, 0.2], seed=7)
     print(f"digits: {train.count()} training rows, {test.count()} test rows, 64 pixel columns")
@@ -128,7 +137,7 @@ def _train(args):
     from horovod_spark_ml.demo import mlp_pipeline
     from horovod_spark_ml.session import get_spark
 
-    _refuse_existing(args.model_dir, args.overwrite)
+    _refuse_existing(args.model_dir, args.if_exists)
     spark = get_spark(args.master, cores=max(2, args.num_proc))
     df = _read(spark, args.input)
     features = args.features_cols.split(",") if args.features_cols else [c for c in df.columns
@@ -196,8 +205,8 @@ def _read(spark, path):
     return spark.read.parquet(path)
 
 
-def _refuse_existing(path, overwrite):
-    if os.path.exists(path) and not overwrite:
+def _refuse_existing(path, if_exists):
+    if os.path.exists(path) and if_exists != "overwrite":
         sys.exit(f"{path} exists; pass --overwrite to replace it or choose another --model-dir")
 
 

@@ -189,7 +189,8 @@ HasEarlyStoppingPatience = _param_mixin(
 HasSeed = _shared_mixin(shared.HasSeed, "seed")
 HasStorePath = _param_mixin(
     "storePath", "directory for staged training data, on storage every executor can read "
-    "(a local path in local mode; a /dbfs/ path on Databricks)", TypeConverters.toString)
+    "(a local path in local mode; a Unity Catalog volume's /Volumes/... path on Databricks)",
+    TypeConverters.toString)
 HasRunId = _param_mixin(
     "runId", "name of the training run: its checkpoints live in storePath/runs/<runId>, and a fit given the "
     "runId of a run that did not finish resumes it from its last checkpoint; unset: a new run per fit",

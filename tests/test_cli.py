@@ -21,6 +21,18 @@ def test_train_then_predict_a_csv_file(spark, flowers_csv, tmp_path):
     assert all(len(r.probability.split(" ")) == 3 for r in rows)
 
 
-def test_train_refuses_to_replace_an_existing_model_dir(flowers_csv, tmp_path):
+@pytest.mark.parametrize("command", [["train", "data.csv", "--label-col", "species"], ["demo"],
+                                     ["demo", "--if-exists=error"]], ids=" ".join)
+def test_train_and_demo_refuse_to_replace_an_existing_model_dir(command, tmp_path):
+    (tmp_path / "kept.txt").write_text("a user's file")
     with pytest.raises(SystemExit, match="pass --overwrite"):
-        main(["train", flowers_csv, "--label-col", "species", "--model-dir", str(tmp_path)])
+        main(command + ["--model-dir", str(tmp_path)])
+    assert (tmp_path / "kept.txt").read_text() == "a user's file"
+
+
+def test_overwrite_can_be_given_as_a_value_for_a_job_s_fixed_parameters():
+    from horovod_spark_ml.cli import _parser
+    assert _parser().parse_args(["demo", "--if-exists=overwrite"]).if_exists == "overwrite"
+    assert _parser().parse_args(["demo", "--overwrite"]).if_exists == "overwrite"
+    with pytest.raises(SystemExit):
+        _parser().parse_args(["demo", "--overwrite", "--if-exists=error"])  # one or the other

@@ -96,31 +96,79 @@ def test_the_compose_file_runs_the_demo_on_a_master_and_two_workers_of_the_cpu_i
 
 
 def _bundle():
+    """The bundle's settings, its jobs ({name: (file, job)}) and its volumes, with every variable's default."""
     bundle = yaml.safe_load(open(os.path.join(BUNDLE, "databricks.yml")))
-    jobs = {}
+    jobs, volumes = {}, {}
     for pattern in bundle["include"]:
         for path in sorted(glob.glob(os.path.join(BUNDLE, pattern))):
-            for name, job in yaml.safe_load(open(path))["resources"]["jobs"].items():
-                jobs[name] = (path, job)
-    return bundle, jobs
+            resources = yaml.safe_load(open(path))["resources"]
+            jobs.update({name: (path, job) for name, job in resources.get("jobs", {}).items()})
+            volumes.update(resources.get("volumes", {}))
+    return bundle, jobs, volumes
+
+
+def _resolved(text, bundle):
+    """``text`` with each ``${var.name}`` replaced by the variable's default (defaults may name variables too)."""
+    variables = {name: spec["default"] for name, spec in bundle["variables"].items()}
+    while "${var." in text:
+        text = re.sub(r"\$\{var\.(\w+)\}", lambda m: variables[m.group(1)], text)
+    return text
+
+
+def _runtime_packages():
+    """{spark_version: the package names that runtime ships}, from deploy/databricks/runtimes/."""
+    runtimes = {}
+    for path in glob.glob(os.path.join(BUNDLE, "runtimes", "databricks-*.txt")):
+        runtime = os.path.basename(path)[len("databricks-"):-len(".txt")]
+        runtimes[runtime] = {re.split("[~=]=", line)[0].lower() for line in open(path) if "=" in line}
+    return runtimes
 
 
 def test_the_databricks_jobs_round_trip_through_the_sdks_job_settings_unchanged():
     from databricks.sdk.service.jobs import JobSettings
-    _, jobs = _bundle()
-    assert set(jobs) == {"train_digits_dbr15", "train_digits_dbr16"}
+    _, jobs, _ = _bundle()
     for name, (_, job) in jobs.items():
         assert JobSettings.from_dict(job).as_dict() == job, f"{name} has keys the Jobs API does not know"
-    runtimes = {name: job["job_clusters"][0]["new_cluster"]["spark_version"] for name, (_, job) in jobs.items()}
-    assert runtimes == {"train_digits_dbr15": "15.4.x-gpu-ml-scala2.12",
-                        "train_digits_dbr16": "16.4.x-gpu-ml-scala2.12"}
+
+
+def test_there_is_one_job_per_databricks_ml_lts_runtime_and_an_init_script_where_it_lacks_horovod():
+    _, jobs, _ = _bundle()
+    runtimes = _runtime_packages()
+    clusters = {name: job["job_clusters"][0]["new_cluster"] for name, (_, job) in jobs.items()}
+    assert sorted(cluster["spark_version"] for cluster in clusters.values()) == sorted(runtimes) == [
+        "15.4.x-gpu-ml-scala2.12", "16.4.x-gpu-ml-scala2.12", "17.3.x-gpu-ml-scala2.13", "18.0.x-gpu-ml-scala2.13"]
+    for name, cluster in clusters.items():
+        ships_horovod = "horovod" in runtimes[cluster["spark_version"]]
+        scripts = [script["workspace"]["destination"] for script in cluster.get("init_scripts", [])]
+        assert scripts == ([] if ships_horovod else ["${workspace.file_path}/deploy/databricks/init/build-horovod.sh"]), name
+        assert name == "train_digits_dbr" + cluster["spark_version"].split(".x")[0].replace(".", "_")
+        assert cluster["data_security_mode"] == "SINGLE_USER"  # volumes and workspace files on every node
+        assert cluster["spark_conf"]["spark.task.resource.gpu.amount"] == "1"
+
+
+def test_the_jobs_keep_everything_on_the_volume_the_bundle_creates_and_never_replace_a_saved_pipeline():
+    from databricks.sdk.service.catalog import VolumeInfo, VolumeType
+    from horovod_spark_ml.cli import _parser
+    bundle, jobs, volumes = _bundle()
+    (volume,) = volumes.values()
+    assert VolumeInfo.from_dict(volume).as_dict() == volume  # keys and volume_type the Unity Catalog API knows
+    assert volume["volume_type"] in {t.value for t in VolumeType}
+    created = "/Volumes/{catalog_name}/{schema_name}/{name}".format(**volume)
+    assert _resolved("${var.volume_path}", bundle) == _resolved(created, bundle) == "/Volumes/main/default/horovod_spark_ml"
+    model_dirs = set()
+    for name, (_, job) in jobs.items():
+        (task,) = job["tasks"]
+        args = _parser().parse_args([_resolved(p, bundle) for p in task["python_wheel_task"]["parameters"]])
+        assert args.store_path == "/Volumes/main/default/horovod_spark_ml/store", name
+        assert args.model_dir.startswith("/Volumes/main/default/horovod_spark_ml/models/"), name
+        assert args.if_exists == "error", name
+        model_dirs.add(args.model_dir)
+    assert len(model_dirs) == len(jobs)  # one pipeline folder per runtime's job
 
 
 def test_every_file_and_entry_point_the_bundle_names_exists():
     from importlib.metadata import entry_points
-    from horovod_spark_ml.cli import _parser
-    bundle, jobs = _bundle()
-    variables = {name: spec["default"] for name, spec in bundle["variables"].items()}
+    bundle, jobs, _ = _bundle()
     artifact = os.path.normpath(os.path.join(BUNDLE, bundle["artifacts"]["wheel"]["path"]))
     assert os.path.exists(os.path.join(artifact, "setup.py"))
     # Syncing paths outside the bundle makes their common folder the workspace's file_path.
@@ -133,9 +181,6 @@ def test_every_file_and_entry_point_the_bundle_names_exists():
             wheel_task = task["python_wheel_task"]
             assert wheel_task["package_name"] == "horovod_spark_ml"
             assert console_scripts[wheel_task["entry_point"]] == "horovod_spark_ml.cli:main"
-            parameters = [re.sub(r"\$\{var\.(\w+)\}", lambda m: variables[m.group(1)], p)
-                          for p in wheel_task["parameters"]]
-            _parser().parse_args(parameters)  # the CLI takes them (argparse exits on an unknown flag)
             for library in task["libraries"]:
                 wheels = os.path.normpath(os.path.join(os.path.dirname(path), library["whl"]))
                 assert os.path.dirname(wheels) == os.path.join(artifact, "dist") and wheels.endswith(".whl")
@@ -146,4 +191,5 @@ def test_every_file_and_entry_point_the_bundle_names_exists():
             relative = in_workspace.match(reference).group(1)
             assert os.path.exists(os.path.join(sync_root, relative)), f"{name} names {reference}: not synced"
             assert any(os.path.join(sync_root, relative).startswith(s) for s in synced)
-    assert os.path.exists(os.path.join(ROOT, "horovod_spark_ml", "horovod_build", "horovod.sh"))
+        if cluster.get("init_scripts"):
+            assert cluster["spark_env_vars"]["HSM_BUILD_DIR"].endswith("/horovod_spark_ml/horovod_build")

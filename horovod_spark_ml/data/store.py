@@ -4,16 +4,17 @@ Spark writes the staged Parquet through its Hadoop file systems; the driver
 (to read the files' footers) and the ranks read it through pyarrow, or
 fsspec where pyarrow has no file system for the scheme.
 
-=====================================  ===========================  ==========================================
-storePath                              Spark writes                 the driver and the ranks read
-=====================================  ===========================  ==========================================
-``/mnt/shared/x``, ``file:///mnt/x``   ``file:///mnt/shared/x``     the same (a folder every host mounts: NFS)
-``dbfs:/x``, ``/dbfs/x``               ``file:///dbfs/x``           the same (Databricks' FUSE mount)
-``hdfs://namenode/x``                  the same                     pyarrow's HadoopFileSystem (libhdfs)
-``s3://bucket/x``, ``s3a://bucket/x``  ``s3a://bucket/x`` (S3A)     ``s3://bucket/x``, pyarrow's S3FileSystem
-``gs://bucket/x``                      the same (GCS connector)     pyarrow's GcsFileSystem
-``abfss://c@a.dfs.core.windows.net/x`` the same (ABFS)              fsspec's ``abfss`` (the adlfs package)
-=====================================  ===========================  ==========================================
+=======================================  =========================  ==============================================
+storePath                                Spark writes               the driver and the ranks read
+=======================================  =========================  ==============================================
+``/mnt/shared/x``, ``file:///mnt/x``     ``file:///mnt/shared/x``   the same (a folder every host mounts: NFS)
+``/Volumes/c/s/v``, ``dbfs:/Volumes/…``  ``file:///Volumes/c/s/v``  the same (a Unity Catalog volume's FUSE mount)
+``dbfs:/x``, ``/dbfs/x``                 ``file:///dbfs/x``         the same (Databricks' DBFS FUSE mount)
+``hdfs://namenode/x``                    the same                   pyarrow's HadoopFileSystem (libhdfs)
+``s3://bucket/x``, ``s3a://bucket/x``    ``s3a://bucket/x`` (S3A)   ``s3://bucket/x``, pyarrow's S3FileSystem
+``gs://bucket/x``                        the same (GCS connector)   pyarrow's GcsFileSystem
+``abfss://c@a.dfs.core.windows.net/x``   the same (ABFS)            fsspec's ``abfss`` (the adlfs package)
+=======================================  =========================  ==============================================
 
 Example::
 
@@ -63,7 +64,7 @@ def resolve_store(store_path):
         url = "file://" + os.path.abspath(path)
         return Store(url, url)
     if scheme == "dbfs":
-        url = "file:///dbfs/" + (parsed.netloc + parsed.path).lstrip("/")
+        url = "file://" + _dbfs_mount(parsed)
         return Store(url, url)
     if scheme not in SCHEMES:
         raise InputError(f"storePath '{store_path}' has scheme '{parsed.scheme}', which is not supported; use a "
@@ -73,7 +74,8 @@ def resolve_store(store_path):
 
 
 def local_or_url(path):
-    """A path or URL for libraries that take local paths: local ones made absolute, ``dbfs:/x`` as ``/dbfs/x``.
+    """A path or URL for libraries that take local paths: local ones made absolute, ``dbfs:/x`` as ``/dbfs/x``
+    (``dbfs:/Volumes/x`` as ``/Volumes/x``).
 
     Other URLs (``gs://``, ``hdfs://``) are returned as they are; ``""`` stays ``""``.
     """
@@ -84,8 +86,14 @@ def local_or_url(path):
     if scheme in ("", "file"):
         return os.path.abspath(parsed.path if scheme else path)
     if scheme == "dbfs":
-        return "/dbfs/" + (parsed.netloc + parsed.path).lstrip("/")
+        return _dbfs_mount(parsed)
     return path
+
+
+def _dbfs_mount(parsed):
+    """Where a node mounts a ``dbfs:`` URL: Unity Catalog volumes at /Volumes, the rest of DBFS at /dbfs."""
+    path = "/" + (parsed.netloc + parsed.path).lstrip("/")
+    return path if path.startswith("/Volumes/") else "/dbfs" + path
 
 
 def open_filesystem(url):

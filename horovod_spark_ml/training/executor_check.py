@@ -83,6 +83,6 @@ def _check(spark, num_proc, store_url, modules):
         if info.store_error:
             raise ClusterError(f"storePath '{store_url}' is not writable from the executor on {info.host} "
                                f"({info.store_error}); set storePath to storage that the driver and every "
-                               "executor can write, such as an NFS mount, /dbfs/... or an hdfs:// or s3a:// URL")
+                               "executor can write, such as an NFS mount, /Volumes/... or an hdfs:// or s3a:// URL")
     return executors
 
