@@ -43,12 +43,13 @@ HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 MAKEFLAGS="-j$(nproc)" \
 TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "${HSM_GPU:-0}" <<'EOF'
 import sys
 
+import horovod
 import horovod.tensorflow as hvd
 
 gpu = sys.argv[1] == "1"
 wanted = {"TensorFlow": True, "Gloo": hvd.gloo_built(), **({"NCCL": hvd.nccl_built()} if gpu else {})}
 missing = [name for name, built in wanted.items() if not built]
 if missing:
-    sys.exit(f"horovod.sh: Horovod {hvd.__version__} was built without {', '.join(missing)}: see the build log above")
-print(f"horovod.sh: Horovod {hvd.__version__} built with {', '.join(wanted)}")
+    sys.exit(f"horovod.sh: Horovod {horovod.__version__} was built without {', '.join(missing)}: see the build log above")
+print(f"horovod.sh: Horovod {horovod.__version__} built with {', '.join(wanted)}")
 EOF
