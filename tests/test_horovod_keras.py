@@ -45,3 +45,29 @@ def test_without_the_glue_the_same_ranks_drift_apart(spark):
     (weights0, _), (weights1, _) = horovod.spark.run(_train_on_rank_specific_data, args=(False,), num_proc=2,
                                                      verbose=0)
     assert not all(np.array_equal(a, b) for a, b in zip(weights0, weights1))
+
+
+def _broadcast_unsigned_state():
+    import horovod.tensorflow as hvd
+    hvd.init()
+    import keras
+    from horovod_spark_ml.training.horovod_keras import broadcast_weights
+
+    class Counter(keras.layers.Layer):  # unsigned state, as Keras before 3.3 keeps its seed generators'
+        def build(self, _):
+            self.count = self.add_weight(shape=(2,), dtype="uint32", initializer="zeros", trainable=False)
+            self.total = self.add_weight(shape=(), dtype="uint64", initializer="zeros", trainable=False)
+
+        def call(self, x):
+            return x
+
+    model = keras.Sequential([keras.Input((3,)), Counter()])
+    model.layers[0].count.assign(np.array([4_000_000_000, hvd.rank()], dtype="uint32"))
+    model.layers[0].total.assign(np.uint64(2**63 + 7 + hvd.rank()))
+    broadcast_weights(model)
+    return [v.numpy().tolist() for v in model.layers[0].weights]
+
+
+def test_unsigned_integer_state_is_broadcast_bit_for_bit(spark):
+    ranks = horovod.spark.run(_broadcast_unsigned_state, num_proc=2, verbose=0)
+    assert ranks == [[[4_000_000_000, 0], 2**63 + 7]] * 2

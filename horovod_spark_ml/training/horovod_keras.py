@@ -57,7 +57,19 @@ def broadcast_weights(model, root_rank=0):
     if hvd.size() == 1:
         return
     for i, variable in enumerate(model.variables):
-        variable.assign(hvd.broadcast(variable.value, root_rank, name=f"hsm.broadcast.{i}"))
+        variable.assign(_broadcast(variable.value, root_rank, name=f"hsm.broadcast.{i}"))
+
+
+# Horovod's broadcast has no unsigned 32- and 64-bit types; Keras before 3.3 keeps its seed generators'
+# state in uint32 variables. They travel as the signed type of the same width, bit for bit.
+_SAME_BITS = {tf.uint32: tf.int32, tf.uint64: tf.int64}
+
+
+def _broadcast(value, root_rank, name):
+    signed = _SAME_BITS.get(value.dtype)
+    if signed is None:
+        return hvd.broadcast(value, root_rank, name=name)
+    return tf.bitcast(hvd.broadcast(tf.bitcast(value, signed), root_rank, name=name), value.dtype)
 
 
 def average_non_trainable(model):
