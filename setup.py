@@ -26,7 +26,7 @@ setup(
     ],
     extras_require={
         "spark": ["pyspark>=3.5,<5"],
-        "tensorflow": ["tensorflow>=2.16,<2.22", "keras>=3.2,<4",
+        "tensorflow": ["tensorflow>=2.16,<2.22", "keras>=3.5,<4",
                        "tensorboard"],  # logDir; TensorFlow 2.21 no longer pulls it in
         "demo": ["scikit-learn>=1.3"],
         # readerBackend="petastorm": Petastorm 0.13.1 runs only with pyarrow 14 and numpy < 2 (and requires pyspark)

@@ -34,7 +34,7 @@ SUPPORTED = {
                 "pip install 'horovod-spark-ml[spark]', or run on a Spark 3.5 or 4.x cluster whose Python has it"),
     "tensorflow": (("tensorflow", "tensorflow-cpu", "tensorflow-gpu", "tf-nightly"), ">=2.16,<2.22",
                    "pip install 'horovod-spark-ml[tensorflow]'"),
-    "keras": (("keras",), ">=3.2,<4", "pip install 'horovod-spark-ml[tensorflow]'"),
+    "keras": (("keras",), ">=3.5,<4", "pip install 'horovod-spark-ml[tensorflow]'"),
     "horovod": (("horovod",), "==0.28.1", BUILD_HOROVOD),
 }
 FRAMEWORKS = ("pyspark", "tensorflow", "keras")  # what the stages and their Models load
@@ -69,7 +69,7 @@ def stack_problems(modules):
         found = installed_version(module)
         if found is None:
             problems.append(f"{module} is not installed in {sys.executable}. {how}")
-        elif not _supports(supported, found):
+        elif not supports(supported, found):
             problems.append(f"{module} {found} is installed; horovod-spark-ml supports {module}{supported}. {how}")
     if "horovod" in modules and not problems and not _horovod_has_tensorflow():
         problems.append(f"Horovod {installed_version('horovod')} was built without TensorFlow. {BUILD_HOROVOD}")
@@ -88,7 +88,8 @@ def check_stack(modules):
     _passed.update(modules)
 
 
-def _supports(supported, found):
+def supports(supported, found):
+    """Whether version ``found`` is in the ``supported`` range (a specifier such as ">=3.5,<4")."""
     try:
         return Version(found) in SpecifierSet(supported)  # a local build, 0.28.1+db1, is 0.28.1
     except InvalidVersion:

@@ -116,11 +116,11 @@ def _resolved(text, bundle):
 
 
 def _runtime_packages():
-    """{spark_version: the package names that runtime ships}, from deploy/databricks/runtimes/."""
+    """{spark_version: {package name: version}} of what each runtime ships, from deploy/databricks/runtimes/."""
     runtimes = {}
     for path in glob.glob(os.path.join(BUNDLE, "runtimes", "databricks-*.txt")):
         runtime = os.path.basename(path)[len("databricks-"):-len(".txt")]
-        runtimes[runtime] = {re.split("[~=]=", line)[0].lower() for line in open(path) if "=" in line}
+        runtimes[runtime] = dict(re.split("[~=]=", line.strip().lower()) for line in open(path) if "=" in line)
     return runtimes
 
 
@@ -144,6 +144,27 @@ def test_there_is_one_job_per_databricks_ml_lts_runtime_and_an_init_script_where
         assert name == "train_digits_dbr" + cluster["spark_version"].split(".x")[0].replace(".", "_")
         assert cluster["data_security_mode"] == "SINGLE_USER"  # volumes and workspace files on every node
         assert cluster["spark_conf"]["spark.task.resource.gpu.amount"] == "1"
+
+
+def test_each_job_runs_the_frameworks_at_versions_the_package_supports():
+    """Where a runtime's own version is too old (15.4's Keras 3.2.1), its job installs a supported one."""
+    from packaging.requirements import Requirement
+    from horovod_spark_ml.stack import SUPPORTED, supports
+    _, jobs, _ = _bundle()
+    runtimes = _runtime_packages()
+    for name, (_, job) in jobs.items():
+        shipped = runtimes[job["job_clusters"][0]["new_cluster"]["spark_version"]]
+        installed = {}
+        for library in job["tasks"][0]["libraries"]:
+            if "pypi" in library:
+                requirement = Requirement(library["pypi"]["package"])
+                (pin,) = requirement.specifier
+                assert pin.operator == "==", f"{name} installs {requirement} unpinned"
+                installed[requirement.name] = pin.version
+        for module in ("tensorflow", "keras"):
+            version = installed.get(module, shipped[module])
+            assert supports(SUPPORTED[module][1], version), f"{name} would run {module} {version}"
+        assert set(installed) <= {"keras"}, f"{name} changes more of its runtime than it needs: {installed}"
 
 
 def test_the_jobs_keep_everything_on_the_volume_the_bundle_creates_and_never_replace_a_saved_pipeline():
@@ -181,7 +202,7 @@ def test_every_file_and_entry_point_the_bundle_names_exists():
             wheel_task = task["python_wheel_task"]
             assert wheel_task["package_name"] == "horovod_spark_ml"
             assert console_scripts[wheel_task["entry_point"]] == "horovod_spark_ml.cli:main"
-            for library in task["libraries"]:
+            for library in [library for library in task["libraries"] if "whl" in library]:
                 wheels = os.path.normpath(os.path.join(os.path.dirname(path), library["whl"]))
                 assert os.path.dirname(wheels) == os.path.join(artifact, "dist") and wheels.endswith(".whl")
         cluster = job["job_clusters"][0]["new_cluster"]

@@ -139,6 +139,6 @@ def test_a_missing_or_unsupported_framework_is_named_with_how_to_install_it(monk
 
 
 def test_a_local_build_of_a_supported_version_is_supported():
-    assert stack._supports("==0.28.1", "0.28.1+db1")  # Databricks 15.4's own Horovod build
-    assert not stack._supports("==0.28.1", "0.28.0")
-    assert stack._supports(">=3.2,<4", "3.2.1") and not stack._supports(">=3.2,<4", "4.0.0")
+    assert stack.supports("==0.28.1", "0.28.1+db1")  # Databricks 15.4's own Horovod build
+    assert not stack.supports("==0.28.1", "0.28.0")
+    assert stack.supports(">=3.5,<4", "3.5.0") and not stack.supports(">=3.5,<4", "3.2.1")
