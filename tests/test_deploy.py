@@ -115,6 +115,12 @@ def _resolved(text, bundle):
     return text
 
 
+def _runtimes():
+    """{spark_version: (Python, Spark, what its job installs beside the wheel)} from runtimes/runtimes.txt."""
+    rows = [line.split() for line in open(os.path.join(BUNDLE, "runtimes", "runtimes.txt")) if not line.startswith("#")]
+    return {key: (python, spark, [] if adds == "-" else adds.split(",")) for key, python, spark, adds in rows}
+
+
 def _runtime_packages():
     """{spark_version: {package name: version}} of what each runtime ships, from deploy/databricks/runtimes/."""
     runtimes = {}
@@ -135,7 +141,7 @@ def test_there_is_one_job_per_databricks_ml_lts_runtime_and_an_init_script_where
     _, jobs, _ = _bundle()
     runtimes = _runtime_packages()
     clusters = {name: job["job_clusters"][0]["new_cluster"] for name, (_, job) in jobs.items()}
-    assert sorted(cluster["spark_version"] for cluster in clusters.values()) == sorted(runtimes) == [
+    assert sorted(cluster["spark_version"] for cluster in clusters.values()) == sorted(runtimes) == sorted(_runtimes()) == [
         "15.4.x-gpu-ml-scala2.12", "16.4.x-gpu-ml-scala2.12", "17.3.x-gpu-ml-scala2.13", "18.0.x-gpu-ml-scala2.13"]
     for name, cluster in clusters.items():
         ships_horovod = "horovod" in runtimes[cluster["spark_version"]]
@@ -147,22 +153,23 @@ def test_there_is_one_job_per_databricks_ml_lts_runtime_and_an_init_script_where
 
 
 def test_each_job_runs_the_frameworks_at_versions_the_package_supports():
-    """Where a runtime's own version is too old (15.4's Keras 3.2.1), its job installs a supported one."""
+    """Where a runtime's own version is too old (15.4's Keras 3.2.1), its job installs a supported one, and
+    prove-runtimes.sh --demo installs the same (runtimes/runtimes.txt)."""
     from packaging.requirements import Requirement
     from horovod_spark_ml.stack import SUPPORTED, supports
     _, jobs, _ = _bundle()
-    runtimes = _runtime_packages()
+    runtimes, listed = _runtime_packages(), _runtimes()
     for name, (_, job) in jobs.items():
-        shipped = runtimes[job["job_clusters"][0]["new_cluster"]["spark_version"]]
+        runtime = job["job_clusters"][0]["new_cluster"]["spark_version"]
+        adds = [library["pypi"]["package"] for library in job["tasks"][0]["libraries"] if "pypi" in library]
+        assert adds == listed[runtime][2], name
         installed = {}
-        for library in job["tasks"][0]["libraries"]:
-            if "pypi" in library:
-                requirement = Requirement(library["pypi"]["package"])
-                (pin,) = requirement.specifier
-                assert pin.operator == "==", f"{name} installs {requirement} unpinned"
-                installed[requirement.name] = pin.version
+        for text in adds:
+            (pin,) = Requirement(text).specifier
+            assert pin.operator == "==", f"{name} installs {text} unpinned"
+            installed[Requirement(text).name] = pin.version
         for module in ("tensorflow", "keras"):
-            version = installed.get(module, shipped[module])
+            version = installed.get(module, runtimes[runtime][module])
             assert supports(SUPPORTED[module][1], version), f"{name} would run {module} {version}"
         assert set(installed) <= {"keras"}, f"{name} changes more of its runtime than it needs: {installed}"
 
@@ -214,3 +221,28 @@ def test_every_file_and_entry_point_the_bundle_names_exists():
             assert any(os.path.join(sync_root, relative).startswith(s) for s in synced)
         if cluster.get("init_scripts"):
             assert cluster["spark_env_vars"]["HSM_BUILD_DIR"].endswith("/horovod_spark_ml/horovod_build")
+
+
+@pytest.mark.parametrize("script", ["deploy/databricks/init/build-horovod.sh", "deploy/databricks/prove-runtimes.sh",
+                                    "deploy/databricks/make-cuda12-nvcc.sh", "horovod_spark_ml/horovod_build/horovod.sh"])
+def test_the_shell_scripts_parse(script):
+    # An apostrophe inside ${VAR:?message} once made the init script unparseable on every node.
+    checked = subprocess.run(["bash", "-n", os.path.join(ROOT, script)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_the_init_script_leaves_a_python_whose_horovod_is_built_with_tensorflow_alone():
+    """On a node whose Horovod fits its TensorFlow (15.4's own, or one built before), it builds nothing."""
+    env = dict(os.environ, HSM_PYTHON=sys.executable, HSM_GPU="0", TF_CPP_MIN_LOG_LEVEL="3",
+               HSM_BUILD_DIR=os.path.join(ROOT, "horovod_spark_ml", "horovod_build"))
+    ran = subprocess.run(["bash", os.path.join(BUNDLE, "init", "build-horovod.sh")], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert "nothing to build" in ran.stderr, ran.stderr
+
+
+def test_the_init_script_says_which_setting_is_missing():
+    env = {k: v for k, v in os.environ.items() if k != "HSM_BUILD_DIR"}
+    ran = subprocess.run(["bash", os.path.join(BUNDLE, "init", "build-horovod.sh")], capture_output=True, text=True,
+                         env=env)
+    assert ran.returncode != 0 and "HSM_BUILD_DIR" in ran.stderr

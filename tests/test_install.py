@@ -21,8 +21,8 @@ from horovod_spark_ml import stack
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RUNTIMES = os.path.join(ROOT, "deploy", "databricks", "runtimes")
-PYTHONS = dict(line.split() for line in open(os.path.join(RUNTIMES, "pythons.txt"))
-               if line.strip() and not line.startswith("#"))
+PYTHONS = {line.split()[0]: line.split()[1] for line in open(os.path.join(RUNTIMES, "runtimes.txt"))
+           if line.strip() and not line.startswith("#")}
 
 
 def _python(version):

@@ -25,7 +25,10 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "horovod==$VERSION --hash=sha256:$SHA256" > "$WORK/horovod.txt"
-"$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation -d "$WORK" -r "$WORK/horovod.txt"
+# Without HOROVOD_LOCAL_VERSION (the init script sets it for the build): setup.py appends it to the version, and
+# pip then drops the sdist as "inconsistent version" (No matching distribution found for horovod==0.28.1).
+env -u HOROVOD_LOCAL_VERSION "$PY" -m pip download -q --no-deps --no-binary :all: --no-build-isolation \
+  -d "$WORK" -r "$WORK/horovod.txt"
 tar -xzf "$WORK/horovod-$VERSION.tar.gz" -C "$WORK"
 for p in "$HERE"/horovod-$VERSION-*.patch; do
   patch -s -p1 -d "$WORK/horovod-$VERSION" < "$p"
