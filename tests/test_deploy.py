@@ -221,6 +221,7 @@ def test_every_file_and_entry_point_the_bundle_names_exists():
             assert any(os.path.join(sync_root, relative).startswith(s) for s in synced)
         if cluster.get("init_scripts"):
             assert cluster["spark_env_vars"]["HSM_BUILD_DIR"].endswith("/horovod_spark_ml/horovod_build")
+            assert cluster["spark_env_vars"]["HSM_GPU"] == "1"  # NCCL or a failed start, never a CPU build
 
 
 @pytest.mark.parametrize("script", ["deploy/databricks/init/build-horovod.sh", "deploy/databricks/prove-runtimes.sh",

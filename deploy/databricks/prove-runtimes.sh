@@ -15,8 +15,9 @@
 # installed TensorFlow with the current horovod.sh and patches; a changed snapshot re-pins the environment, and
 # a changed TensorFlow, horovod.sh or patch makes the init script rebuild. Prints one line per runtime:
 # PASS/FAIL and its seconds (environment, build, checks).
-# Measured on 2 cores (2026-12-07): all four from nothing 11m42s (per runtime: environment 36-41 s, build
-# 123-145 s, checks 14-22 s; 2.2-2.3 GB each); all four again, nothing to rebuild, 1m27s.
+# Measured on 2 cores (2026-12-07, pip's cache warm, other work on the machine at times): all four from nothing
+# 13m30s (per runtime: environment 29-42 s, build 111-195 s, checks 14-16 s; 2.2-2.3 GB each); all four
+# again, nothing to rebuild, 1m27s; 18 alone from nothing, 3m00s. --demo adds about a minute per runtime.
 #
 # --nccl: the init script with HSM_GPU=1 on a machine without a GPU (compile only). The environment also gets
 # the snapshot's nvidia-nccl-cu12 and nvidia-cuda-runtime-cu12 wheels, as on the runtime: the init script

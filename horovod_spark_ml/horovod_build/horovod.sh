@@ -43,7 +43,8 @@ HOROVOD_WITH_GLOO=1 HOROVOD_WITHOUT_MPI=1 MAKEFLAGS="-j$(nproc)" \
   "$PY" -m pip install -q --no-build-isolation --no-cache-dir --force-reinstall --no-deps "$WORK/horovod-$VERSION"
 # What horovod imports at run time (distutils comes from setuptools on Python 3.12); pip leaves installed ones alone.
 "$PY" -m pip install -q cloudpickle psutil pyyaml packaging setuptools
-TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "${HSM_GPU:-0}" <<'EOF'
+# TensorFlow's start-up lines (absl, oneDNN) only where the check fails.
+TF_CPP_MIN_LOG_LEVEL=3 "$PY" - "${HSM_GPU:-0}" >"$WORK/check.out" 2>"$WORK/check.err" <<'EOF' ||
 import sys
 
 import horovod
@@ -56,3 +57,5 @@ if missing:
     sys.exit(f"horovod.sh: Horovod {horovod.__version__} was built without {', '.join(missing)}: see the build log above")
 print(f"horovod.sh: Horovod {horovod.__version__} built with {', '.join(wanted)}")
 EOF
+  { cat "$WORK/check.out" "$WORK/check.err" >&2; exit 1; }
+cat "$WORK/check.out"
