@@ -14,6 +14,7 @@ import zipfile
 
 import pytest
 import yaml
+from runtimes import packages, runtimes, snapshots
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCKERFILES = sorted(glob.glob(os.path.join(ROOT, "docker", "Dockerfile*")))
@@ -115,21 +116,6 @@ def _resolved(text, bundle):
     return text
 
 
-def _runtimes():
-    """{spark_version: (Python, Spark, what its job installs beside the wheel)} from runtimes/runtimes.txt."""
-    rows = [line.split() for line in open(os.path.join(BUNDLE, "runtimes", "runtimes.txt")) if not line.startswith("#")]
-    return {key: (python, spark, [] if adds == "-" else adds.split(",")) for key, python, spark, adds in rows}
-
-
-def _runtime_packages():
-    """{spark_version: {package name: version}} of what each runtime ships, from deploy/databricks/runtimes/."""
-    runtimes = {}
-    for path in glob.glob(os.path.join(BUNDLE, "runtimes", "databricks-*.txt")):
-        runtime = os.path.basename(path)[len("databricks-"):-len(".txt")]
-        runtimes[runtime] = dict(re.split("[~=]=", line.strip().lower()) for line in open(path) if "=" in line)
-    return runtimes
-
-
 def test_the_databricks_jobs_round_trip_through_the_sdks_job_settings_unchanged():
     from databricks.sdk.service.jobs import JobSettings
     _, jobs, _ = _bundle()
@@ -139,12 +125,11 @@ def test_the_databricks_jobs_round_trip_through_the_sdks_job_settings_unchanged(
 
 def test_there_is_one_job_per_databricks_ml_lts_runtime_and_an_init_script_where_it_lacks_horovod():
     _, jobs, _ = _bundle()
-    runtimes = _runtime_packages()
     clusters = {name: job["job_clusters"][0]["new_cluster"] for name, (_, job) in jobs.items()}
-    assert sorted(cluster["spark_version"] for cluster in clusters.values()) == sorted(runtimes) == sorted(_runtimes()) == [
+    assert sorted(cluster["spark_version"] for cluster in clusters.values()) == snapshots() == sorted(runtimes()) == [
         "15.4.x-gpu-ml-scala2.12", "16.4.x-gpu-ml-scala2.12", "17.3.x-gpu-ml-scala2.13", "18.0.x-gpu-ml-scala2.13"]
     for name, cluster in clusters.items():
-        ships_horovod = "horovod" in runtimes[cluster["spark_version"]]
+        ships_horovod = "horovod" in packages(cluster["spark_version"])
         scripts = [script["workspace"]["destination"] for script in cluster.get("init_scripts", [])]
         assert scripts == ([] if ships_horovod else ["${workspace.file_path}/deploy/databricks/init/build-horovod.sh"]), name
         assert name == "train_digits_dbr" + cluster["spark_version"].split(".x")[0].replace(".", "_")
@@ -158,18 +143,18 @@ def test_each_job_runs_the_frameworks_at_versions_the_package_supports():
     from packaging.requirements import Requirement
     from horovod_spark_ml.stack import SUPPORTED, supports
     _, jobs, _ = _bundle()
-    runtimes, listed = _runtime_packages(), _runtimes()
+    listed = runtimes()
     for name, (_, job) in jobs.items():
         runtime = job["job_clusters"][0]["new_cluster"]["spark_version"]
         adds = [library["pypi"]["package"] for library in job["tasks"][0]["libraries"] if "pypi" in library]
-        assert adds == listed[runtime][2], name
+        assert adds == listed[runtime].job_adds, name
         installed = {}
         for text in adds:
             (pin,) = Requirement(text).specifier
             assert pin.operator == "==", f"{name} installs {text} unpinned"
             installed[Requirement(text).name] = pin.version
         for module in ("tensorflow", "keras"):
-            version = installed.get(module, runtimes[runtime][module])
+            version = installed.get(module, packages(runtime)[module])
             assert supports(SUPPORTED[module][1], version), f"{name} would run {module} {version}"
         assert set(installed) <= {"keras"}, f"{name} changes more of its runtime than it needs: {installed}"
 

@@ -8,7 +8,6 @@ package's requirements only where it would install or change something, which is
 """
 import json
 import os
-import re
 import subprocess
 import sys
 import zipfile
@@ -18,11 +17,10 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from horovod_spark_ml import stack
+from runtimes import packages, runtimes
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUNTIMES = os.path.join(ROOT, "deploy", "databricks", "runtimes")
-PYTHONS = {line.split()[0]: line.split()[1] for line in open(os.path.join(RUNTIMES, "runtimes.txt"))
-           if line.strip() and not line.startswith("#")}
+RUNTIMES = runtimes()
 
 
 def _python(version):
@@ -37,21 +35,12 @@ def _python(version):
     pytest.fail(f"no Python {version} here: the runtime's install check needs one (see ./run's find_python)")
 
 
-def _packages(runtime):
-    packages = {}
-    for line in open(os.path.join(RUNTIMES, f"databricks-{runtime}.txt")):
-        match = re.match(r"^([A-Za-z0-9._-]+)(?:~=|==)(\S+)$", line.strip())
-        if match:
-            packages[canonicalize_name(match.group(1))] = match.group(2)
-    return packages
-
-
-def _environment(tmp_path, python, packages):
+def _environment(tmp_path, python, shipped):
     env = tmp_path / "env"
     subprocess.run([python, "-m", "venv", "--without-pip", str(env)], check=True)
     site = subprocess.run([str(env / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
                           check=True, capture_output=True, text=True).stdout.strip()
-    for name, version in packages.items():
+    for name, version in shipped.items():
         info = os.path.join(site, f"{name.replace('-', '_')}-{version}.dist-info")
         os.makedirs(info)
         with open(os.path.join(info, "METADATA"), "w") as f:
@@ -72,13 +61,13 @@ def _dry_run(python, requirement, *options):
                 for item in json.load(f)["install"]}
 
 
-@pytest.mark.parametrize("runtime", sorted(PYTHONS))
+@pytest.mark.parametrize("runtime", sorted(RUNTIMES))
 def test_installing_the_wheel_on_a_databricks_runtime_changes_and_adds_nothing_it_ships(wheel, tmp_path, runtime):
-    packages = _packages(runtime)
-    assert "pyspark" not in packages and {"numpy", "pyarrow", "pandas", "packaging"} <= set(packages)
-    python = _environment(tmp_path, _python(PYTHONS[runtime]), packages)
+    shipped = packages(runtime)
+    assert "pyspark" not in shipped and {"numpy", "pyarrow", "pandas", "packaging"} <= set(shipped)
+    python = _environment(tmp_path, _python(RUNTIMES[runtime].python), shipped)
     installed = _dry_run(python, wheel)
-    changed = {name: f"{packages.get(name, 'not shipped')} -> {version}" for name, version in installed.items()
+    changed = {name: f"{shipped.get(name, 'not shipped')} -> {version}" for name, version in installed.items()
                if name != "horovod-spark-ml"}
     assert changed == {}, f"on {runtime}, pip would change or add {changed}"
     assert set(installed) == {"horovod-spark-ml"}
@@ -118,10 +107,10 @@ def test_the_extras_and_the_stack_check_support_the_same_versions(wheel):
 def test_the_wheel_needs_only_what_every_runtime_ships(wheel):
     needed = [Requirement(text) for text in _requirements(wheel) if "extra" not in text]
     assert sorted(r.name for r in needed) == ["numpy", "packaging", "pandas", "pyarrow"]
-    for runtime in PYTHONS:
-        packages = _packages(runtime)
+    for runtime in RUNTIMES:
+        shipped = packages(runtime)
         for requirement in needed:
-            assert requirement.specifier.contains(packages[requirement.name]), (runtime, str(requirement))
+            assert requirement.specifier.contains(shipped[requirement.name]), (runtime, str(requirement))
 
 
 def test_a_missing_or_unsupported_framework_is_named_with_how_to_install_it(monkeypatch):
