@@ -7,6 +7,7 @@ from horovod_spark_ml.data.store import Store, resolve_store
 
 @pytest.mark.parametrize("store_path, spark_url, read_url", [
     ("/mnt/shared/staging", "file:///mnt/shared/staging", "file:///mnt/shared/staging"),
+    ("/mnt/my#store?1", "file:///mnt/my#store?1", "file:///mnt/my#store?1"),
     ("file:///mnt/shared/staging/", "file:///mnt/shared/staging", "file:///mnt/shared/staging"),
     ("dbfs:/tmp/staging", "file:///dbfs/tmp/staging", "file:///dbfs/tmp/staging"),
     ("/dbfs/tmp/staging", "file:///dbfs/tmp/staging", "file:///dbfs/tmp/staging"),
@@ -38,8 +39,9 @@ def test_an_unknown_scheme_is_refused_with_the_supported_ones():
 
 
 def test_a_file_url_store_trains_end_to_end(blobs, tmp_path):
-    url = f"file://{tmp_path}/staging"
+    url = f"file://{tmp_path}/my#store?1"  # "#" and "?" are a folder's name here, not a URL's fragment and query
     model = MLPClassifier(hiddenLayers=[8], epochs=3, batchSize=32, numProc=2, storePath=url, verbose=0).fit(blobs)
     assert len(model.history["loss"]) == 3
-    assert any(p.suffix == ".parquet" for p in (tmp_path / "staging").rglob("*"))
+    assert [p.name for p in tmp_path.iterdir()] == ["my#store?1"]
+    assert any(p.suffix == ".parquet" for p in (tmp_path / "my#store?1").rglob("*"))
 

@@ -25,8 +25,8 @@ Example::
     >>> fs, path = open_filesystem("file:///tmp/staging/part-0.parquet")
 """
 import os
+import re
 from dataclasses import dataclass
-from urllib.parse import urlparse
 
 from ..errors import InputError
 
@@ -56,20 +56,22 @@ class Store:
 
 
 def resolve_store(store_path):
-    """The :class:`Store` for a ``storePath`` (see the module's table); an unknown scheme is an :class:`InputError`."""
-    parsed = urlparse(store_path)
-    scheme = parsed.scheme.lower()
-    if scheme in ("", "file"):
-        path = parsed.path if scheme else store_path
-        url = "file://" + os.path.abspath(path)
+    """The :class:`Store` for a ``storePath`` (see the module's table); an unknown scheme is an :class:`InputError`.
+
+    A local path is a path, not a URL: ``#`` and ``?`` in it are part of a folder's name.
+    """
+    parsed = _parts(store_path)
+    if parsed.scheme in ("", "file"):
+        url = "file://" + os.path.abspath(parsed.path)
         return Store(url, url)
-    if scheme == "dbfs":
+    if parsed.scheme == "dbfs":
         url = "file://" + _dbfs_mount(parsed)
         return Store(url, url)
-    if scheme not in SCHEMES:
+    if parsed.scheme not in SCHEMES:
         raise InputError(f"storePath '{store_path}' has scheme '{parsed.scheme}', which is not supported; use a "
                          f"path or one of {', '.join(s + '://' for s in SCHEMES)}")
     rest = store_path.rstrip("/")[len(parsed.scheme):]
+    scheme = parsed.scheme
     return Store(_SPARK_SCHEMES.get(scheme, scheme) + rest, _READ_SCHEMES.get(scheme, scheme) + rest)
 
 
@@ -81,13 +83,35 @@ def local_or_url(path):
     """
     if not path:
         return path
-    parsed = urlparse(path)
-    scheme = parsed.scheme.lower()
-    if scheme in ("", "file"):
-        return os.path.abspath(parsed.path if scheme else path)
-    if scheme == "dbfs":
+    parsed = _parts(path)
+    if parsed.scheme in ("", "file"):
+        return os.path.abspath(parsed.path)
+    if parsed.scheme == "dbfs":
         return _dbfs_mount(parsed)
     return path
+
+
+@dataclass(frozen=True)
+class _Parts:
+    scheme: str  # lower case; "" for a path
+    netloc: str
+    path: str
+
+
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def _parts(url):
+    """A URL's scheme, authority and path, without ``urlparse``'s query and fragment: in a storage path, ``?`` and
+    ``#`` are characters of a name (``urlparse("/x/my#store").path`` is ``/x/my``)."""
+    scheme = _SCHEME.match(url)
+    if scheme is None:
+        return _Parts("", "", url)
+    rest = url[scheme.end():]
+    if rest.startswith("//"):
+        netloc, slash, path = rest[2:].partition("/")
+        return _Parts(scheme.group(1).lower(), netloc, slash + path)
+    return _Parts(scheme.group(1).lower(), "", rest)
 
 
 def _dbfs_mount(parsed):
@@ -99,7 +123,7 @@ def _dbfs_mount(parsed):
 def open_filesystem(url):
     """``(pyarrow FileSystem, path)`` for a read URL, through fsspec for schemes pyarrow lacks."""
     import pyarrow.fs
-    parsed = urlparse(url)
+    parsed = _parts(url)
     if parsed.scheme == "file":
         return pyarrow.fs.LocalFileSystem(), parsed.path
     if parsed.scheme in _PYARROW_SCHEMES:
@@ -111,7 +135,7 @@ def open_filesystem(url):
 
 def _normalized(url):
     """``file:/x`` (as Hadoop writes it) and ``file:///x`` alike, without a trailing slash."""
-    parsed = urlparse(url)
+    parsed = _parts(url)
     if parsed.scheme == "file":
         return "file://" + parsed.path.rstrip("/")
     return url.rstrip("/")

@@ -20,7 +20,6 @@ def probe(modules, store_url, rank_env):
     import socket
     import sys
     import uuid
-    from urllib.parse import urlparse
 
     missing = {}
     for name in modules:
@@ -32,11 +31,11 @@ def probe(modules, store_url, rank_env):
         if error:
             missing[name] = error
     store_error = None
-    parsed = urlparse(store_url or "")
-    if parsed.scheme == "file":
-        path = os.path.join(parsed.path, f".write-probe-{uuid.uuid4().hex}")
+    if (store_url or "").startswith("file://"):  # a local folder (as store.Store names it): "#" is part of it
+        folder = store_url[len("file://"):]
+        path = os.path.join(folder, f".write-probe-{uuid.uuid4().hex}")
         try:
-            os.makedirs(parsed.path, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             with open(path, "w") as f:
                 f.write("ok")
             os.remove(path)
