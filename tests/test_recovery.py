@@ -85,6 +85,28 @@ def test_a_run_that_did_not_finish_resumes_by_its_run_id(blobs, store, tmp_path,
         estimator.fit(blobs, {estimator.batchSize: 32})
 
 
+def test_a_run_lost_after_its_last_checkpoint_writes_the_newer_model_instead_of_returning_the_older(blobs, store):
+    # A finished run of 3 epochs, trained on to 5: epochs 4 and 5 are checkpointed, then its ranks are lost before
+    # the new model.keras and result.json replace the old ones (made here by giving the old result a newer
+    # checkpoint). The next fit must resume from that checkpoint and write its model, not call the run finished.
+    import shutil
+    from horovod_spark_ml.training.checkpoints import STATE, read_json, write_json
+    estimator = _estimator(store, runId="trained-on", epochs=3)
+    first = estimator.fit(blobs)
+    run = f"{store}/{RUNS}/trained-on"
+    state = read_json(f"file://{run}/epoch-0003/{STATE}")
+    state.update(epoch=5, history={k: v + v[-2:] for k, v in state["history"].items()},
+                 epoch_seconds=state["epoch_seconds"] + [0.1, 0.1])
+    shutil.copytree(f"{run}/epoch-0003", f"{run}/epoch-0005")
+    write_json(f"file://{run}/epoch-0005/{STATE}", state)
+    shutil.rmtree(f"{run}/epoch-0003")
+
+    model, out = _fit_printing(estimator.copy({estimator.epochs: 5}), blobs)
+    assert "run trained-on: resuming from its checkpoint after epoch 5 of 5" in out
+    assert len(model.history["loss"]) == 5 and len(first.history["loss"]) == 3
+    assert read_json(f"file://{run}/result.json")["epochs"] == 5
+
+
 def test_concurrent_fits_into_one_store_never_share_a_run_folder(blobs, store):
     models, errors = [], []
 
@@ -111,5 +133,7 @@ def test_concurrent_fits_into_one_store_never_share_a_run_folder(blobs, store):
 def test_a_bad_run_id_or_retry_count_is_refused_before_staging(blobs, store):
     with pytest.raises(InputError, match="runId '../x' is invalid"):
         MLPClassifier(runId="../x", storePath=store).fit(blobs)
+    with pytest.raises(InputError, match="runId 'x\n' is invalid"):
+        MLPClassifier(runId="x\n", storePath=store).fit(blobs)
     with pytest.raises(InputError, match="maxRetries=-1 is invalid"):
         MLPClassifier(maxRetries=-1, storePath=store).fit(blobs)

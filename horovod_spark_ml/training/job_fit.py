@@ -154,8 +154,9 @@ def _write_result(job, model, checkpointer):
     from .checkpoints import write_result
     plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     plain.set_weights(model.get_weights())
-    write_result(job.run_url, model_to_bytes(plain),
-                 {"epoch_seconds": checkpointer.epoch_seconds, "history": checkpointer.history})
+    write_result(job.run_url, model_to_bytes(plain), {"epochs": len(checkpointer.epoch_seconds),
+                                                      "epoch_seconds": checkpointer.epoch_seconds,
+                                                      "history": checkpointer.history})
 
 
 def _fit(model, job, read, ahead, callbacks):

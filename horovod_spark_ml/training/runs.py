@@ -35,7 +35,7 @@ from .checkpoints import latest_checkpoint, read_json, read_result, write_json
 from .launcher import run_training
 
 RUNS = "runs"
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the whole id (fullmatch: no newline after it)
 # Params that a resumed run may change: they do not change what the checkpoints hold.
 _MAY_DIFFER = {"runId", "verbose", "maxRetries", "numProc", "epochs", "logDir", "mlflowLogging", "storePath",
                "readerBackend"}
@@ -64,7 +64,7 @@ def open_run(store, run_id, description):
     """
     if run_id is None:
         run_id = new_run_id()
-    elif not _ID.match(run_id):
+    elif not _ID.fullmatch(run_id):
         raise InputError(f"runId '{run_id}' is invalid: use letters, digits, '.', '_' and '-' (at most 128, "
                          "starting with a letter or digit); it names a folder under storePath")
     run = Run(run_id, f"{store.read_url}/{RUNS}/{run_id}")
@@ -128,11 +128,23 @@ def train_runs(runs, jobs, *, num_proc, max_retries, verbose=1, on_epoch=None, o
 
 def _progress(run, job):
     """``(finished, newest checkpoint)``: finished when the run holds its trained model for ``job.epochs`` (or
-    it stopped early), so there is nothing to train."""
+    it stopped early), so there is nothing to train.
+
+    The model must be the newest checkpoint's: a run trained on to more epochs
+    keeps its earlier result until the new one replaces it, so a rank lost
+    between the last checkpoint and that replacement leaves a result of fewer
+    epochs, and the relaunch resumes from the checkpoint to write the new one.
+    """
     checkpoint = latest_checkpoint(run.url)
-    finished = read_json(f"{run.url}/result.json") is not None and (
-        checkpoint is None or checkpoint.state.get("stopped") or checkpoint.epoch >= job.epochs)
+    result = read_json(f"{run.url}/result.json")
+    finished = result is not None and (checkpoint is None or (
+        _epochs_of(result) == checkpoint.epoch and (checkpoint.state.get("stopped") or checkpoint.epoch >= job.epochs)))
     return finished, checkpoint
+
+
+def _epochs_of(result):
+    """How many epochs a run's stored model was trained for (earlier results say it by their epoch times)."""
+    return result.get("epochs", len(result.get("epoch_seconds", [])))
 
 
 def _say_where_it_starts(run, job, finished, checkpoint, out, verbose):
