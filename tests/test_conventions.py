@@ -58,6 +58,7 @@ def test_a_class_with_zero_weight_is_never_predicted(blobs, store):
     (lambda: F.when(F.col("label") == 1, None).otherwise(1.0), "has 100 null values"),
     (lambda: F.when(F.col("label") == 1, -1.0).otherwise(1.0), "has 100 negative values"),
     (lambda: F.lit("heavy"), "has type string"),
+    (lambda: F.when(F.col("label") == 1, 1e39).otherwise(1.0), r"has 100 infinite \(or beyond float32's 3.4e38\)"),
 ])
 def test_bad_weights_are_refused_on_the_driver_naming_the_column(blobs, store, weights, problem):
     with pytest.raises(InputError, match=f"weightCol 'w' {problem}"):

@@ -71,10 +71,16 @@ def test_infinities_of_either_sign_in_an_array_column_are_counted(clf, spark):
     assert "featuresCol 'features' has 2 rows with NaN or infinite values" in _fit_error(clf, df)
 
 
+def test_a_value_beyond_float32_is_refused_before_staging_makes_it_infinite(clf, spark):
+    df = spark.createDataFrame([([1.0, 1e39], 0.0), ([1.0, 3.0], 1.0), ([-1e300, 3.0], 1.0)],
+                               "features array<double>, label double")
+    assert "featuresCol 'features' has 2 rows with NaN or infinite values (or beyond float32's" in _fit_error(clf, df)
+
+
 def test_infinite_value_in_a_features_column_names_that_column(store, spark):
-    df = spark.createDataFrame([(1.0, float("inf"), 0.0), (2.0, 1.0, 1.0)], ["a", "b", "label"])
+    df = spark.createDataFrame([(1.0, float("inf"), 0.0), (2.0, 1.0, 1.0), (3.0, 4e38, 1.0)], ["a", "b", "label"])
     message = _fit_error(MLPClassifier(featuresCols=["a", "b"], numProc=2, storePath=store), df)
-    assert "featuresCols column 'b' has 1 rows with NaN or infinite values" in message
+    assert "featuresCols column 'b' has 2 rows with NaN or infinite values" in message
 
 
 def test_null_label_is_counted(clf, spark):

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 from pyspark.sql.types import BooleanType, NumericType
 
 from ..errors import InputError
-from .schema import VALIDATION, WEIGHT
+from .schema import FLOAT32_MAX, VALIDATION, WEIGHT
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def check_row_roles(df, *, weight_col, indicator_col, num_proc):
         aggregates += [F.sum(weight.isNull().cast("long")).alias("null_weights"),
                        F.sum(F.isnan(weight).cast("long")).alias("nan_weights"),
                        F.sum((weight < 0).cast("long")).alias("negative_weights"),
-                       F.sum(F.when(weight == float("inf"), 1).otherwise(0)).alias("infinite_weights")]
+                       F.sum(F.when(weight > FLOAT32_MAX, 1).otherwise(0)).alias("infinite_weights")]
     if indicator_col:
         if not isinstance(df.schema[indicator_col].dataType, BooleanType):
             raise InputError(f"validationIndicatorCol '{indicator_col}' has type "
@@ -59,7 +59,7 @@ def check_row_roles(df, *, weight_col, indicator_col, num_proc):
                        F.sum(flag.cast("long")).alias("val_rows"), F.count(F.lit(1)).alias("rows")]
     found = df.agg(*aggregates).first().asDict()
     if weight_col:
-        for key, what in (("null_weights", "null"), ("nan_weights", "NaN"), ("infinite_weights", "infinite"),
+        for key, what in (("null_weights", "null"), ("nan_weights", "NaN"), ("infinite_weights", "infinite (or beyond float32's 3.4e38)"),
                           ("negative_weights", "negative")):
             if found[key]:
                 raise InputError(f"weightCol '{weight_col}' has {found[key]} {what} values; weights must be "

@@ -245,16 +245,21 @@ def count_where(condition):
     return F.sum(F.when(condition, 1).otherwise(0))
 
 
+FLOAT32_MAX = 3.4028234663852886e38  # numbers are staged as float32: a larger double becomes an infinity
+NONFINITE = "NaN or infinite values (or beyond float32's ±3.4e38, which staging would make infinite)"
+
+
 def _nonfinite(value):
-    return F.isnan(value) | (F.abs(value) == float("inf"))
+    return F.isnan(value) | (F.abs(value) > FLOAT32_MAX)
 
 
 def any_nonfinite(array):
-    """Whether a numeric array column holds NaN or an infinity (null elements aside)."""
+    """Whether a numeric array column holds NaN, an infinity or a number beyond float32's range (null elements
+    aside)."""
     # Spark orders NaN above every number and array_max/array_min skip nulls, so these two
     # (compiled) functions find NaN and infinities; a lambda per element costs twice as much.
     largest, smallest = F.array_max(array), F.array_min(array)
-    return F.isnan(largest) | (largest == float("inf")) | (smallest == float("-inf"))
+    return F.isnan(largest) | (largest > FLOAT32_MAX) | (smallest < -FLOAT32_MAX)
 
 
 def _any_null(array):
@@ -306,7 +311,7 @@ def _bad_values_message(param, name, stats, prefix):
         return (f"{param} '{name}' has {stats[f'{prefix}_null']} rows with null values; drop or impute them "
                 f"before fit (e.g. df.na.drop(subset=['{name}']))")
     if stats[f"{prefix}_nonfinite"]:
-        return (f"{param} '{name}' has {stats[f'{prefix}_nonfinite']} rows with NaN or infinite values; "
+        return (f"{param} '{name}' has {stats[f'{prefix}_nonfinite']} rows with {NONFINITE}; "
                 "drop or replace them before fit")
     return None
 

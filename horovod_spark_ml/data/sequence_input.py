@@ -23,7 +23,7 @@ from pyspark.sql.types import ArrayType, NumericType
 
 from ..errors import InputError
 from .layout import Field
-from .schema import FEATURES, LABEL, any_nonfinite, count_where, require_column
+from .schema import FEATURES, LABEL, NONFINITE, any_nonfinite, count_where, require_column
 
 LENGTH = "length"  # staged column: the number of real (unpadded) steps of each row
 
@@ -87,7 +87,7 @@ class SequenceFeatures:
         name = self.column
         problems = [("seq_null", "null sequences"), ("seq_empty", "empty sequences (no time steps)"),
                     ("seq_null_inside", "sequences with null values inside"),
-                    ("seq_nonfinite", "sequences with NaN or infinite values"),
+                    ("seq_nonfinite", f"sequences with {NONFINITE}"),
                     ("seq_ragged", "time steps of different widths within one sequence")]
         for key, what in problems:
             if stats.get(key):
