@@ -55,6 +55,16 @@ def test_a_fit_in_an_active_mlflow_run_logs_params_epoch_metrics_and_a_loadable_
     assert theirs == ours
 
 
+def test_urls_are_logged_without_their_passwords_or_tokens(mlflow_store):
+    from horovod_spark_ml.training.tracking import tracking
+    params = {"storePath": "abfss://data@acct.dfs.core.windows.net/store?sv=2024-01&sig=SECRET",
+              "logDir": "hdfs://me:SECRET@namenode:8020/logs", "hiddenLayers": [8]}
+    with tracking(True, params) as run:
+        logged = mlflow_store.MlflowClient().get_run(run.run_id).data.params
+    assert logged == {"storePath": "abfss://data@acct.dfs.core.windows.net/store?***",
+                      "logDir": "hdfs://me:***@namenode:8020/logs", "hiddenLayers": "[8]"}
+
+
 def test_mlflow_logging_is_off_without_an_active_run_and_on_when_asked(blobs, store, mlflow_store):
     MLPClassifier(hiddenLayers=[4], epochs=1, numProc=1, storePath=store, verbose=0).fit(blobs)
     assert mlflow_store.search_runs(search_all_experiments=True).empty

@@ -8,7 +8,8 @@ logs into a nested run of its own, since MLflow's params cannot change; so
 does each param map of ``fitMultiple`` (when the launch is over). The
 model is logged as a Spark ML model (``mlflow.spark.log_model``), which
 ``mlflow.spark.load_model`` loads back as a ``PipelineModel``. mlflow itself is
-optional: ``pip install mlflow-skinny`` is enough.
+optional: ``pip install mlflow-skinny`` is enough. A URL among the params is
+logged without its password or query (SAS tokens, signatures).
 
 Example::
 
@@ -112,5 +113,29 @@ class MlflowRun:
 
 def _text(value):
     import json
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = _without_credentials(value) if isinstance(value, str) else json.dumps(value, default=str)
     return text[:_MAX_PARAM]
+
+
+def _without_credentials(text):
+    """A URL (a storePath, a logDir) as it may be logged: a password in it, or its query (where SAS tokens and
+    signatures travel), replaced by ``***``; anything else as it is.
+
+    >>> _without_credentials("abfss://c@acct.dfs.core.windows.net/x?sv=2024&sig=abc")
+    'abfss://c@acct.dfs.core.windows.net/x?***'
+    >>> _without_credentials("hdfs://me:secret@namenode/x")
+    'hdfs://me:***@namenode/x'
+    """
+    from urllib.parse import urlsplit, urlunsplit
+    if "://" not in text or any(c.isspace() for c in text):
+        return text
+    try:
+        parts = urlsplit(text)
+        password = parts.password
+    except ValueError:  # not a URL after all (a port that is not a number)
+        return text
+    netloc = parts.netloc
+    if password is not None:
+        user, _, host = netloc.rpartition("@")
+        netloc = f"{user.partition(':')[0]}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc, query="***" if parts.query else ""))
