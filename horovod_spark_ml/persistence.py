@@ -16,6 +16,7 @@ import json
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
 _KERAS_FILE = "model.keras"
+_PACKAGE = "horovod_spark_ml"
 
 
 class KerasPersistence(MLWritable, MLReadable):
@@ -70,7 +71,7 @@ class _Reader(MLReader):
 
     def load(self, path):
         metadata = DefaultParamsReader.loadMetadata(path, self.sc)
-        stage = _class_named(metadata["class"])()
+        stage = _class_named(metadata["class"], self.cls)()
         stage._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(stage, metadata)
         stage._restore_extra(metadata)
@@ -79,13 +80,23 @@ class _Reader(MLReader):
         return stage
 
 
-def _class_named(name):
-    """The class a metadata file names; only this package's classes are accepted."""
-    module, _, class_name = name.rpartition(".")
-    if not module.startswith("horovod_spark_ml"):
-        raise ValueError(f"{name} is not a horovod_spark_ml stage")
+def _class_named(name, expected):
+    """The class a metadata file names, if it is one of this package's stages and an ``expected``; anything else
+    (a function, a class of another package) is refused before it is called.
+
+    >>> _class_named("horovod_spark_ml.cli.main", KerasPersistence)
+    Traceback (most recent call last):
+    ValueError: the saved stage names horovod_spark_ml.cli.main, which is not a horovod_spark_ml stage ...
+    """
     import importlib
-    return getattr(importlib.import_module(module), class_name)
+    module, _, class_name = name.rpartition(".")
+    found = None
+    if module == _PACKAGE or module.startswith(_PACKAGE + "."):
+        found = getattr(importlib.import_module(module), class_name, None)
+    if not (isinstance(found, type) and issubclass(found, KerasPersistence) and issubclass(found, expected)):
+        raise ValueError(f"the saved stage names {name}, which is not a {_PACKAGE} stage of the kind loaded "
+                         f"({expected.__name__}); it is not loaded")
+    return found
 
 
 def _hadoop_path(sc, path):
