@@ -15,6 +15,8 @@ import json
 
 from pyspark.ml.util import DefaultParamsReader, DefaultParamsWriter, MLReadable, MLReader, MLWritable, MLWriter
 
+from .stack import warn_if_keras_unsafe
+
 _KERAS_FILE = "model.keras"
 _PACKAGE = "horovod_spark_ml"
 
@@ -76,6 +78,7 @@ class _Reader(MLReader):
         DefaultParamsReader.getAndSetParams(stage, metadata)
         stage._restore_extra(metadata)
         if _exists(self.sc, f"{path}/{_KERAS_FILE}"):
+            warn_if_keras_unsafe(f"the Keras model saved at {path}")
             stage._restore_keras_bytes(_read_bytes(self.sc, f"{path}/{_KERAS_FILE}"))
         return stage
 

@@ -38,11 +38,19 @@ SUPPORTED = {
     "horovod": (("horovod",), "==0.28.1", BUILD_HOROVOD),
 }
 FRAMEWORKS = ("pyspark", "tensorflow", "keras")  # what the stages and their Models load
+# Keras versions whose safe_mode a crafted .keras file or model JSON can bypass, and the first that is fixed.
+KERAS_SAFE_MODE_CVES = (("CVE-2025-1550", "3.9"), ("CVE-2025-9906", "3.11"), ("CVE-2026-1462", "3.14"))
 _passed = set()  # the modules checked, and found supported, in this process
+_warned = []  # what the one UnsafeKerasWarning of this process was about
 
 
 class StackError(ImportError):
     """A framework this package needs is missing, or at a version it does not support."""
+
+
+class UnsafeKerasWarning(UserWarning):
+    """The installed Keras loads models with a ``safe_mode`` that a crafted file can bypass (see
+    :func:`warn_if_keras_unsafe`)."""
 
 
 def installed_version(module):
@@ -101,3 +109,38 @@ def _horovod_has_tensorflow():
     package = importlib.util.find_spec("horovod").submodule_search_locations[0]
     folder = os.path.join(package, "tensorflow")
     return os.path.isdir(folder) and any(name.startswith("mpi_lib") for name in os.listdir(folder))
+
+
+def keras_safe_mode_cves(version):
+    """The CVEs of :data:`KERAS_SAFE_MODE_CVES` that Keras ``version`` has, as ``[(cve, fixed in), ...]``.
+
+    >>> keras_safe_mode_cves("3.12.0")
+    [('CVE-2026-1462', '3.14')]
+    """
+    try:
+        found = Version(version)
+    except InvalidVersion:
+        return []
+    return [(cve, fixed) for cve, fixed in KERAS_SAFE_MODE_CVES if found < Version(fixed)]
+
+
+def warn_if_keras_unsafe(what):
+    """Warn (:class:`UnsafeKerasWarning`) that loading ``what`` (a saved model, a ``modelJson``) trusts its
+    source, where the installed Keras has a known ``safe_mode`` bypass; once per process.
+
+    A model file or JSON is code in effect under such a Keras: load only what
+    came from storage you trust, or upgrade Keras. The package warns rather
+    than refuses, since every Databricks ML runtime up to 18 ships a Keras
+    older than the first one fixed.
+    """
+    if _warned:
+        return
+    found = installed_version("keras")
+    cves = keras_safe_mode_cves(found) if found else []
+    if cves:
+        import warnings
+        _warned.append(what)
+        listed = "; ".join(f"{cve}, fixed in {fixed}" for cve, fixed in cves)
+        warnings.warn(f"loading {what} with Keras {found}, whose safe_mode a crafted .keras file or model JSON can "
+                      f"bypass ({listed}): load only models from storage you trust, or pip install "
+                      f"'keras>={cves[-1][1]}'", UnsafeKerasWarning, stacklevel=3)

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 import zipfile
 
 import pytest
@@ -125,6 +126,26 @@ def test_a_missing_or_unsupported_framework_is_named_with_how_to_install_it(monk
     assert len(problems) == 2
     with pytest.raises(stack.StackError, match="cannot run here:\n- horovod .*\n- no_such_framework"):
         stack.check_stack(("horovod", "no_such_framework"))
+
+
+@pytest.mark.parametrize("keras_version, cves", [
+    ("3.5.0", ["CVE-2025-1550", "CVE-2025-9906", "CVE-2026-1462"]),  # Databricks 15.4's job and 17.3
+    ("3.9.0", ["CVE-2025-9906", "CVE-2026-1462"]), ("3.12.0", ["CVE-2026-1462"]), ("3.14.0", []),
+    ("3.15.1", []),
+])
+def test_a_keras_with_a_known_safe_mode_bypass_warns_once_when_a_model_is_loaded(monkeypatch, keras_version, cves):
+    assert [cve for cve, _ in stack.keras_safe_mode_cves(keras_version)] == cves
+    monkeypatch.setattr(stack, "_warned", [])
+    monkeypatch.setattr(stack, "installed_version", lambda module: keras_version)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stack.warn_if_keras_unsafe("a modelJson")
+        stack.warn_if_keras_unsafe("a modelJson")
+    assert [str(w.message).split(":")[0] for w in caught] == (
+        [f"loading a modelJson with Keras {keras_version}, whose safe_mode a crafted .keras file or model JSON "
+         f"can bypass ({'; '.join(f'{c}, fixed in {f}' for c, f in stack.keras_safe_mode_cves(keras_version))})"]
+        if cves else [])
+    assert all(w.category is stack.UnsafeKerasWarning for w in caught)
 
 
 def test_a_local_build_of_a_supported_version_is_supported():

@@ -28,6 +28,7 @@ from ..data.layout import Field
 from ..params import (FeatureParams, HasLabelCol, HasLabelCols, HasLoss, HasLossWeights, HasMetrics, HasPredictionCol,
                      TrainingParams)
 from ..data.schema import LABEL, MultiInputFeatures, NumericFeatures
+from ..stack import warn_if_keras_unsafe
 
 
 def _to_keras_model(value):
@@ -46,6 +47,7 @@ def model_from_json(text):
     if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
         raise InputError("modelJson is JSON but not a Keras model: expected an object with 'class_name' and "
                          "'config', as model.to_json() writes")
+    warn_if_keras_unsafe("a modelJson")
     try:
         model = keras.models.model_from_json(text)
     except Exception as e:  # noqa: BLE001 -- Keras raises many kinds; all mean the same to the user
