@@ -115,8 +115,8 @@ def _demo(args):
     from horovod_spark_ml.demo import digits_frame, digits_pipeline
     from horovod_spark_ml.session import get_spark
 
-    _refuse_existing(args.model_dir, args.if_exists)
     spark = get_spark(args.master, cores=max(2, args.num_proc))
+    _refuse_existing(spark, args.model_dir, args.if_exists)
     train, test = digits_frame(spark).randomSplit([0.8, 0.2], seed=7)
     print(f"digits: {train.count()} training rows, {test.count()} test rows, 64 pixel columns")
     started = time.time()
@@ -125,7 +125,7 @@ def _demo(args):
     print(f"fit: {time.time() - started:.1f} s on {args.num_proc} Horovod ranks")
     accuracy = _accuracy(model.transform(test))
     print(f"test accuracy: {accuracy:.4f}")
-    model.write().overwrite().save(args.model_dir)
+    _save(model, args.model_dir, args.if_exists)
     reloaded = PipelineModel.load(args.model_dir)
     same = _same_predictions(model, reloaded, test)
     print(f"saved to {args.model_dir}; reloaded pipeline predicts identically: {same}")
@@ -137,8 +137,8 @@ def _train(args):
     from horovod_spark_ml.demo import mlp_pipeline
     from horovod_spark_ml.session import get_spark
 
-    _refuse_existing(args.model_dir, args.if_exists)
     spark = get_spark(args.master, cores=max(2, args.num_proc))
+    _refuse_existing(spark, args.model_dir, args.if_exists)
     df = _read(spark, args.input)
     features = args.features_cols.split(",") if args.features_cols else [c for c in df.columns
                                                                         if c != args.label_col]
@@ -149,7 +149,7 @@ def _train(args):
                             **_set_only(storePath=args.store_path, runId=args.run_id, maxRetries=args.max_retries,
                                         logDir=args.log_dir, mlflowLogging=args.mlflow or None))
     model = pipeline.fit(df)
-    model.write().overwrite().save(args.model_dir)
+    _save(model, args.model_dir, args.if_exists)
     print(f"saved the fitted pipeline to {args.model_dir}")
     return 0
 
@@ -205,9 +205,17 @@ def _read(spark, path):
     return spark.read.parquet(path)
 
 
-def _refuse_existing(path, if_exists):
-    if os.path.exists(path) and if_exists != "overwrite":
+def _refuse_existing(spark, path, if_exists):
+    """Exit before training if ``--model-dir`` exists (a path or any URL Spark can write) and may not be replaced."""
+    from horovod_spark_ml.persistence import path_exists
+    if if_exists != "overwrite" and path_exists(spark.sparkContext, path):
         sys.exit(f"{path} exists; pass --overwrite to replace it or choose another --model-dir")
+
+
+def _save(model, path, if_exists):
+    """Save the fitted pipeline; Spark's writer itself refuses a folder made since :func:`_refuse_existing`."""
+    writer = model.write()
+    (writer.overwrite() if if_exists == "overwrite" else writer).save(path)
 
 
 def _accuracy(predictions):

@@ -77,7 +77,7 @@ class _Reader(MLReader):
         stage._resetUid(metadata["uid"])
         DefaultParamsReader.getAndSetParams(stage, metadata)
         stage._restore_extra(metadata)
-        if _exists(self.sc, f"{path}/{_KERAS_FILE}"):
+        if path_exists(self.sc, f"{path}/{_KERAS_FILE}"):
             warn_if_keras_unsafe(f"the Keras model saved at {path}")
             stage._restore_keras_bytes(_read_bytes(self.sc, f"{path}/{_KERAS_FILE}"))
         return stage
@@ -116,7 +116,8 @@ def _write_bytes(sc, path, data):
         stream.close()
 
 
-def _exists(sc, path):
+def path_exists(sc, path):
+    """Whether ``path`` (a local path, or a URL of any Hadoop file system Spark can reach) exists."""
     jvm_path, fs = _hadoop_path(sc, path)
     return fs.exists(jvm_path)
 

@@ -23,10 +23,11 @@ def test_train_then_predict_a_csv_file(spark, flowers_csv, tmp_path):
 
 @pytest.mark.parametrize("command", [["train", "data.csv", "--label-col", "species"], ["demo"],
                                      ["demo", "--if-exists=error"]], ids=" ".join)
-def test_train_and_demo_refuse_to_replace_an_existing_model_dir(command, tmp_path):
+@pytest.mark.parametrize("as_url", [False, True], ids=["path", "file-url"])
+def test_train_and_demo_refuse_to_replace_an_existing_model_dir(spark, command, tmp_path, as_url):
     (tmp_path / "kept.txt").write_text("a user's file")
-    with pytest.raises(SystemExit, match="pass --overwrite"):
-        main(command + ["--model-dir", str(tmp_path)])
+    with pytest.raises(SystemExit, match="pass --overwrite"):  # a URL too (os.path.exists is False for any URL)
+        main(command + ["--model-dir", f"file://{tmp_path}" if as_url else str(tmp_path)])
     assert (tmp_path / "kept.txt").read_text() == "a user's file"
 
 
