@@ -188,8 +188,9 @@ HasEarlyStoppingPatience = _param_mixin(
     "(of the training loss without validationSplit); 0 turns early stopping off", TypeConverters.toInt)
 HasSeed = _shared_mixin(shared.HasSeed, "seed")
 HasStorePath = _param_mixin(
-    "storePath", "directory for staged training data, on storage every executor can read "
-    "(a local path in local mode; a Unity Catalog volume's /Volumes/... path on Databricks)",
+    "storePath", "directory for staged training data and runs, on storage every executor can read "
+    "(a local path in local mode; a Unity Catalog volume's /Volumes/... path on Databricks); default: a folder "
+    "of this user's alone in the temp folder, enough for one host",
     TypeConverters.toString)
 HasRunId = _param_mixin(
     "runId", "name of the training run: its checkpoints live in storePath/runs/<runId>, and a fit given the "
@@ -220,10 +221,11 @@ class TrainingParams(HasOptimizer, HasLearningRate, HasBatchSize, HasEpochs, Has
     """Params of every Horovod-trained estimator."""
 
     def _set_training_defaults(self):
+        import os
         import tempfile
         self._setDefault(optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, validationSplit=0.0,
                          earlyStoppingPatience=0, seed=42, verbose=1, maxRetries=2, logDir="",
-                         readerBackend="arrow", storePath=f"{tempfile.gettempdir()}/horovod_spark_ml")
+                         readerBackend="arrow", storePath=f"{tempfile.gettempdir()}/horovod_spark_ml-{os.getuid()}")
 
 
 class FeatureParams(HasFeaturesCol, HasFeaturesCols):

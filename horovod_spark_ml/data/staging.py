@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pyspark.sql import functions as F
 
 from ..errors import InputError
+from ..private_folder import private_folder
 from .plan_memo import PlanMemo
 from .store import open_filesystem, resolve_store
 
@@ -48,9 +49,20 @@ class StagedData:
     val_rows: int = 0
 
 
-def prepare_store(store_path):
-    """The :class:`.store.Store` for ``store_path``, created if needed and checked writable from the driver."""
+def prepare_store(store_path, private=False):
+    """The :class:`.store.Store` for ``store_path``, created if needed and checked writable from the driver.
+
+    ``private``: the default storePath, in the temp folder that every user of
+    the host shares, must be a folder of this user's alone
+    (:func:`..private_folder.private_folder`): not made, or replaced by a link,
+    by someone who could then read or change the staged data and the runs.
+    """
     store = resolve_store(store_path)
+    if private and store.is_local:
+        try:
+            private_folder(store.read_url[len("file://"):])
+        except PermissionError as e:
+            raise InputError(f"the default storePath {e}; set storePath to a folder of your own") from None
     try:
         fs, path = open_filesystem(store.read_url)
         probe = f"{path}/.write-probe-{uuid.uuid4().hex}"

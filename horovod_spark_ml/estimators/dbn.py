@@ -74,7 +74,8 @@ class _DBNEstimator(HorovodEstimator):
                       visibleType=self.getVisibleType() if i == 1 else "binary", cdSteps=self.getCdSteps(),
                       epochs=self.getPretrainEpochs(), learningRate=self.getPretrainLearningRate(),
                       batchSize=self.getBatchSize(), numProc=self._num_proc(dataset), seed=self.getSeed(),
-                      storePath=self.getStorePath(), verbose=self.getVerbose(),
+                      **({"storePath": self.getStorePath()} if self.isSet(self.storePath) else {}),
+                      verbose=self.getVerbose(),
                       maxRetries=self.getMaxRetries(), readerBackend=self.getReaderBackend()).fit(layer_input)
             rbms.append(rbm.getKerasModel())
             history.append(rbm.history)

@@ -109,7 +109,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         columns = self._staged_columns(dataset, features, label_cols, info) + roles.staged_columns(
             self._optional(self.weightCol), self._optional(self.validationIndicatorCol))
         return FitPlan(estimator=self, num_proc=num_proc, info=info, features=features, roles=roles,
-                       store=prepare_store(self.getStorePath()), rows=features.usable_rows(dataset), columns=columns)
+                       store=prepare_store(self.getStorePath(), private=not self.isSet(self.storePath)), rows=features.usable_rows(dataset), columns=columns)
 
     def _build(self, plan, dataset):
         """Build the Keras model to train (seeded, so its initial weights are reproducible; or the same model,

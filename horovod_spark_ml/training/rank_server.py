@@ -14,8 +14,24 @@ the next launch, one per rank the host had, each forked and warmed up on a
 tiny model (``worker.warm_up``) while the executor is idle between launches;
 a command whose host has as many ranks takes one. Spares are not readied on
 hosts with NVIDIA's driver (a rank picks its GPU as it starts) or with
-``HSM_SPARE_RANKS=0``, and end after 10 minutes unused. The server ends with
-its executor's Python daemon, or after an idle hour.
+``HSM_SPARE_RANKS=0``. What the server holds while idle (about 0.15 GB for
+itself and for each spare, outside Spark's memory accounting) is bounded,
+by these settings of the executor's environment (``spark.executorEnv.*``):
+
+- ``HSM_SPARE_RANKS``: at most this many spares (default: as many as the
+  host's ranks in the last launch; ``0``: none);
+- ``HSM_SPARE_SECONDS``: spares not used for this long end (default 120);
+- ``HSM_RANK_SERVER_IDLE_SECONDS``: the server ends after this long without
+  a rank to start (default 600), and with its executor's Python daemon.
+
+Only the user who started it may connect (checked by the socket's peer
+credentials), and a command that connects but sends nothing is dropped after
+10 s. The ranks' temporary files (TensorFlow's autograph writes a ``.py`` file
+per traced function) go into the server's own temporary folder, emptied
+whenever none of its ranks runs and removed when it ends: a rank ends with
+``os._exit``, which skips the clean-up at exit. A server killed without its
+clean-up leaves its socket, lock, log and temporary folder, which the next
+server started in the folder removes.
 
 Example (what the first warm rank's command starts, in a session of its own)::
 
@@ -25,6 +41,7 @@ import fcntl
 import json
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -32,8 +49,9 @@ import sys
 import threading
 import time
 
-_IDLE_SECONDS = 3600  # a server with no rank to start for this long ends
-_SPARE_SECONDS = 600  # a spare rank not used for this long ends
+from .rank_folder import empty, remove_stale, same_user
+
+_REQUEST_SECONDS = 10  # a command that connects must send its request within this
 # What the server imports, so that a forked rank does not.
 _PRELOAD = ("tensorflow", "keras", "horovod.tensorflow", "horovod.spark.task", "pyarrow.parquet",
             "horovod_spark_ml.training.worker", "horovod_spark_ml.training.horovod_keras",
@@ -56,6 +74,12 @@ def serve(path, owner):
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return  # another server for the same path started first
+    remove_stale(os.path.dirname(path))
+    temporary = f"{path}.tmp"
+    os.makedirs(temporary, mode=0o700, exist_ok=True)
+    os.environ["TMPDIR"] = temporary  # before anything asks Python's tempfile, which keeps the first answer
+    idle_seconds = _setting("HSM_RANK_SERVER_IDLE_SECONDS", 600)
+    spare_seconds = _setting("HSM_SPARE_SECONDS", 120)
     import gc
     import importlib
     for module in _PRELOAD:
@@ -71,24 +95,39 @@ def serve(path, owner):
     keepers = []  # control sockets of keepers whose rank runs: each says its local size when its rank ends
     last = time.monotonic()
     try:
-        while os.path.exists(f"/proc/{owner}") and time.monotonic() - last < _IDLE_SECONDS:
+        while os.path.exists(f"/proc/{owner}") and time.monotonic() - last < idle_seconds:
             readable, _, _ = select.select([*keepers, listener], [], [], 1.0)
             for ready in readable:  # the keepers' news first: a rank that ended readies spares for the next
                 if ready is listener:
                     connection, _ = listener.accept()
+                    if not same_user(connection):
+                        connection.close()
+                        continue
                     last = time.monotonic()
                     keepers.append(_hand_over(connection, spares, [listener, lock, *keepers]))
                     continue
                 ended = ready.recv(16)
                 keepers.remove(ready)
                 ready.close()
-                if ended.isdigit() and not keepers and _spares_wanted():  # the last rank: the executor is idle
-                    _ready_spares(spares, int(ended), [listener, lock])
-            while spares and time.monotonic() - spares[0][2] > _SPARE_SECONDS:
+                if not keepers:  # the last rank: the executor is idle
+                    empty(temporary)
+                    if ended.isdigit() and _spares_wanted():
+                        _ready_spares(spares, int(ended), [listener, lock])
+            while spares and time.monotonic() - spares[0][2] > spare_seconds:
                 spares.pop(0)[0].close()  # its keeper ends, and its rank
     finally:
+        shutil.rmtree(temporary, ignore_errors=True)
         for leftover in (path, f"{path}.lock", f"{path}.log"):  # a log stays only when the server failed to start
-            os.unlink(leftover)
+            try:
+                os.unlink(leftover)
+            except FileNotFoundError:
+                pass
+
+
+def _setting(name, default):
+    """A whole number of seconds from the environment, ``default`` where unset or not a number."""
+    value = os.environ.get(name, "")
+    return int(value) if value.isdigit() else default
 
 
 def _hand_over(connection, spares, held):
@@ -117,7 +156,8 @@ def _ready_spares(spares, local_size, held):
     for stale in [s for s in spares if s[1] != local_size]:
         spares.remove(stale)
         stale[0].close()
-    while len(spares) < local_size:
+    wanted = min(local_size, _setting("HSM_SPARE_RANKS", local_size))
+    while len(spares) < wanted:
         control, theirs = socket.socketpair()
         if os.fork() == 0:
             _in_keeper([control, *held, *(spare[0] for spare in spares)])
@@ -181,9 +221,10 @@ def _keep(connection, control, spare=None):
     rank's local size, so that it readies spares for the next launch."""
     status, local_size = 1, b""
     try:
-        connection.settimeout(None)
+        connection.settimeout(_REQUEST_SECONDS)  # a command that connects and says nothing is dropped
         _, fds, _, _ = socket.recv_fds(connection, 1, 3)
         request = receive(connection)
+        connection.settimeout(None)
         local_size = request["env"].get("HOROVOD_LOCAL_SIZE", "").encode()
         rank, report = _use_spare(spare, fds, request, local_size)
         if rank is None:

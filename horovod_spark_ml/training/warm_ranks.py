@@ -19,7 +19,10 @@ Without a server (none can start, or ``HSM_WARM_RANKS=0``; by default also on
 hosts with NVIDIA's driver, where this has not been tried yet), or when asking
 fails, the command runs ``gloo_exec_fn`` itself, as before. Each server
 serves one Python, one package version and one ``PYTHONPATH``: it is found by a
-socket whose name says so, under ``/tmp/hsm-ranks-<uid>``.
+socket whose name says so, under ``/tmp/hsm-ranks-<uid>``. That folder must be
+this user's alone (:mod:`..private_folder`), and each end checks that the
+other runs as the same user, since the command hands its whole environment
+over and the server runs the arguments it is given.
 
 Example (what each rank's command becomes)::
 
@@ -37,6 +40,7 @@ import sys
 import threading
 import time
 
+from .rank_folder import same_user, server_folder
 from .rank_server import exit_code, receive, run_rank, send
 
 COLD = "horovod.spark.task.gloo_exec_fn"
@@ -170,12 +174,7 @@ def _socket_path(owner, env=os.environ):
                      if name.endswith(".py"))
     key = json.dumps([os.path.realpath(sys.executable), env.get("PYTHONPATH", ""), package,
                       [os.stat(path).st_mtime_ns for path in sources]])
-    folder = f"/tmp/hsm-ranks-{os.getuid()}"
-    os.makedirs(folder, mode=0o700, exist_ok=True)
-    mode = os.stat(folder)
-    if mode.st_uid != os.getuid() or mode.st_mode & 0o077:
-        raise PermissionError(f"{folder} is not this user's alone: no rank server is used")
-    return f"{folder}/{owner}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
+    return f"{server_folder()}/{owner}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.sock"
 
 
 def start_server(rank_env):
@@ -213,9 +212,13 @@ def _server_connection(path, owner):
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             connection.connect(path)
-            return connection
         except OSError:
             connection.close()
+        else:
+            if same_user(connection):
+                return connection
+            connection.close()
+            raise PermissionError(f"the rank server at {path} runs as another user")
         if server is None and not _server_alive(path):
             server = _start(path, owner, os.environ)
         if server is not None and server.poll() is not None and not _server_alive(path):
