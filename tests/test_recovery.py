@@ -107,6 +107,36 @@ def test_a_run_lost_after_its_last_checkpoint_writes_the_newer_model_instead_of_
     assert read_json(f"file://{run}/result.json")["epochs"] == 5
 
 
+def test_a_run_id_is_trained_by_one_fit_at_a_time_and_a_dead_fits_lock_is_taken_over(blobs, store):
+    import json
+    from horovod_spark_ml.training.run_lock import LOCK
+    results, errors = [], []
+
+    def fit():
+        try:
+            results.append(_estimator(store, runId="shared", epochs=3, verbose=0).fit(blobs))
+        except InputError as e:
+            errors.append(str(e))
+
+    threads = [threading.Thread(target=fit) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(results) == 1 and len(errors) == 1, errors
+    assert errors[0].startswith(f"runId 'shared' is being trained by another fit (on {os.uname().nodename}, pid "
+                                f"{os.getpid()}, since ")
+    assert not os.path.exists(f"{store}/{RUNS}/shared/{LOCK}")  # released when the fit ended
+
+    # A driver that died (its pid is gone) left its lock: the next fit takes it over and resumes the run.
+    with open(f"{store}/{RUNS}/shared/{LOCK}", "w") as f:
+        json.dump({"host": os.uname().nodename, "pid": 4999999, "token": "dead", "since": "earlier",
+                   "renewed": 0}, f)
+    again, out = _fit_printing(_estimator(store, runId="shared", epochs=3), blobs)
+    assert "run shared finished before" in out and again.history == results[0].history
+    assert not os.path.exists(f"{store}/{RUNS}/shared/{LOCK}")
+
+
 def test_concurrent_fits_into_one_store_never_share_a_run_folder(blobs, store):
     models, errors = [], []
 

@@ -8,7 +8,8 @@ order, for all the plans:
    before anything is staged or launched (the error names the map); the maps
    that check the same columns share one Spark job (see :mod:`..data.schema`);
 2. the executors are checked once per ``numProc`` and store;
-3. each plan's Keras model is built (seeded) and its run opened;
+3. each plan's Keras model is built (seeded) and its run opened (a given runId
+   is locked until the fit ends: :mod:`..training.run_lock`);
 4. the data is staged once for all the plans that would stage the same rows
    and columns;
 5. the plans with the same ``numProc`` are trained in one Horovod launch, each
@@ -59,20 +60,25 @@ def fit_together(dataset, estimators, labels=None):
     _check_run_ids(estimators, labels)
     for (num_proc, read_url), modules in _executor_checks(plans).items():
         check_executors(dataset.sparkSession, num_proc, read_url, modules)
-    for plan, label in zip(plans, labels):
-        _named(label, plan.estimator._build, plan, dataset)
-    staged = {}
-    jobs = []
-    for plan, label in zip(plans, labels):
-        key = plan.estimator._staging_key(plan)
-        if key not in staged:
-            staged[key] = _named(label, plan.estimator._stage, plan)
-        jobs.append(plan.estimator._job(plan, staged[key], label))
-    models = [None] * len(plans)
-    for group in _launches(plans):
-        for i, model in zip(group, _train([plans[i] for i in group], [jobs[i] for i in group])):
-            models[i] = model
-    return models
+    try:
+        for plan, label in zip(plans, labels):
+            _named(label, plan.estimator._build, plan, dataset)
+        staged = {}
+        jobs = []
+        for plan, label in zip(plans, labels):
+            key = plan.estimator._staging_key(plan)
+            if key not in staged:
+                staged[key] = _named(label, plan.estimator._stage, plan)
+            jobs.append(plan.estimator._job(plan, staged[key], label))
+        models = [None] * len(plans)
+        for group in _launches(plans):
+            for i, model in zip(group, _train([plans[i] for i in group], [jobs[i] for i in group])):
+                models[i] = model
+        return models
+    finally:
+        for plan in plans:
+            if plan.run is not None:
+                plan.run.close()
 
 
 def _executor_checks(plans):

@@ -28,11 +28,12 @@ import re
 import sys
 import time
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from ..errors import InputError, TrainingError
 from .checkpoints import latest_checkpoint, read_json, read_result, write_json
 from .launcher import run_training
+from .run_lock import RunLock
 
 RUNS = "runs"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the whole id (fullmatch: no newline after it)
@@ -48,31 +49,46 @@ def new_run_id():
 
 @dataclass(frozen=True)
 class Run:
-    """A run's id and its folder, as the driver and the ranks read it."""
+    """A run's id and its folder, as the driver and the ranks read it; an explicit ``runId``'s run holds its
+    lock (:mod:`.run_lock`) until :meth:`close`."""
     run_id: str
     url: str
+    lock: RunLock = field(default=None, compare=False, repr=False)
 
     def result(self):
         """The finished run's ``{"model": bytes, "history": ..., "epoch_seconds": ...}``, or ``None``."""
         return read_result(self.url)
 
+    def close(self):
+        """Let another fit train this run (release its lock)."""
+        if self.lock is not None:
+            self.lock.release()
+
 
 def open_run(store, run_id, description):
     """The :class:`Run` for ``run_id`` (a new one when ``None``), created or checked against ``description``.
 
-    ``description`` is plain JSON: ``{"estimator": ..., "params": {...}, "rows": ...}``.
+    ``description`` is plain JSON: ``{"estimator": ..., "params": {...}, "rows": ...}``. A given ``run_id``
+    is locked until the run is closed: two fits never train one run at once.
     """
+    lock = None
     if run_id is None:
-        run_id = new_run_id()
+        run_id = new_run_id()  # unique: no other fit can name it
     elif not _ID.fullmatch(run_id):
         raise InputError(f"runId '{run_id}' is invalid: use letters, digits, '.', '_' and '-' (at most 128, "
                          "starting with a letter or digit); it names a folder under storePath")
-    run = Run(run_id, f"{store.read_url}/{RUNS}/{run_id}")
-    started = read_json(f"{run.url}/run.json")
-    if started is None:
-        write_json(f"{run.url}/run.json", description)
     else:
-        _check_same(run_id, started, description)
+        lock = RunLock.take(f"{store.read_url}/{RUNS}/{run_id}", run_id)
+    run = Run(run_id, f"{store.read_url}/{RUNS}/{run_id}", lock)
+    try:
+        started = read_json(f"{run.url}/run.json")
+        if started is None:
+            write_json(f"{run.url}/run.json", description)
+        else:
+            _check_same(run_id, started, description)
+    except BaseException:
+        run.close()
+        raise
     return run
 
 
