@@ -8,7 +8,9 @@ of each predict call dominates small batches. The model crosses to the
 executors as ``.keras`` bytes in a broadcast and is rebuilt once per Python
 worker, then reused by every later batch and task in that worker (which from
 then on also skips re-reading PySpark's zips at each task: see
-:mod:`..zip_import_cache`). Spark converts array results from pandas element
+:mod:`..zip_import_cache`). A worker keeps the models it used last, at most
+``HSM_INFERENCE_MODELS`` of them (in the executors' environment; default 4),
+so a model search's many models do not all stay loaded. Spark converts array results from pandas element
 by element in Python, which costs more per row than predicting; so narrow
 outputs (a classifier's) come back as one double per value and become arrays
 on the JVM. Wide ones (embeddings, reconstructions) come back as arrays: past
@@ -24,13 +26,15 @@ Example::
 """
 import hashlib
 import math
+import os
+from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import functions as F
 from pyspark.sql.types import ArrayType, BooleanType, DoubleType, StructField, StructType
 
-_MODELS = {}  # model digest -> Keras model, per Python worker
+_MODELS = OrderedDict()  # model digest -> Keras model, per Python worker, the one used last at the end
 _CHUNK_BYTES = 32 << 20  # numeric rows go to the model in chunks of about this much input, at least batch_size rows
 _VALUE_FIELDS = 64  # outputs of up to this many values per row (probabilities included) come back one field each
 
@@ -159,13 +163,18 @@ def _stacked(column):
 
 def _load(digest, shipped, modules):
     model = _MODELS.get(digest)
-    if model is None:  # the first batch with this model in this Python worker
-        from ..keras_bytes import model_from_bytes
-        from ..quiet_tensorflow import quiet_retracing_warnings
-        from ..zip_import_cache import reread_changed_zips
-        reread_changed_zips()  # for the worker's next tasks
-        quiet_retracing_warnings()
-        model = _MODELS[digest] = model_from_bytes(shipped.value, modules=modules)
+    if model is not None:
+        _MODELS.move_to_end(digest)
+        return model
+    from ..keras_bytes import model_from_bytes  # the first batch with this model in this Python worker
+    from ..quiet_tensorflow import quiet_retracing_warnings
+    from ..zip_import_cache import reread_changed_zips
+    reread_changed_zips()  # for the worker's next tasks
+    quiet_retracing_warnings()
+    setting = os.environ.get("HSM_INFERENCE_MODELS", "")
+    while len(_MODELS) >= max(1, int(setting) if setting.isdigit() else 4):
+        _MODELS.popitem(last=False)  # the one used longest ago
+    model = _MODELS[digest] = model_from_bytes(shipped.value, modules=modules)
     return model
 
 
