@@ -167,3 +167,33 @@ def test_a_bad_run_id_or_retry_count_is_refused_before_staging(blobs, store):
         MLPClassifier(runId="x\n", storePath=store).fit(blobs)
     with pytest.raises(InputError, match="maxRetries=-1 is invalid"):
         MLPClassifier(maxRetries=-1, storePath=store).fit(blobs)
+
+
+def test_old_runs_are_deleted_by_age_finished_ones_only_unless_asked_and_never_one_being_trained(tmp_path):
+    import json
+    import time
+    from horovod_spark_ml import delete_runs
+    from horovod_spark_ml.training.run_lock import LOCK
+    runs = tmp_path / RUNS
+    month_ago = time.time() - 30 * 86400
+
+    def run(run_id, files, age=month_ago):
+        (runs / run_id / "epoch-0002").mkdir(parents=True)
+        for name, text in files.items():
+            (runs / run_id / name).write_text(text)
+        for path in [runs / run_id, *(runs / run_id).iterdir()]:
+            os.utime(path, (age, age))
+
+    run("finished-old", {"run.json": "{}", "result.json": "{}"})
+    run("finished-new", {"run.json": "{}", "result.json": "{}"}, age=time.time())
+    run("unfinished-old", {"run.json": "{}"})
+    being_trained = {"host": os.uname().nodename, "pid": os.getpid(), "token": "t", "since": "now",
+                     "renewed": time.time()}
+    run("locked-old", {"run.json": "{}", "result.json": "{}", LOCK: json.dumps(being_trained)})
+    os.utime(runs / "locked-old" / LOCK, (month_ago, month_ago))
+
+    assert delete_runs(str(tmp_path), olderThanDays=7) == ["finished-old"]
+    assert delete_runs(str(tmp_path), olderThanDays=7, unfinished=True) == ["unfinished-old"]
+    assert sorted(os.listdir(runs)) == ["finished-new", "locked-old"]
+    assert delete_runs(str(tmp_path), olderThanDays=0) == ["finished-new"]
+    assert delete_runs(str(tmp_path / "never-used")) == []

@@ -70,6 +70,12 @@ class RunLock:
             _write(self.url, {**held, "renewed": time.time()})
 
 
+def held_lock(url):
+    """Whether the lock at ``url`` is held by a fit that still runs (not stale)."""
+    held = _read(url)
+    return held is not None and not _stale(held)
+
+
 def _holder(token):
     now = time.time()
     return {"host": socket.gethostname(), "pid": os.getpid(), "token": token,

@@ -33,9 +33,9 @@ from dataclasses import dataclass, field, replace
 from ..errors import InputError, TrainingError
 from .checkpoints import latest_checkpoint, read_json, read_result, write_json
 from .launcher import run_training
+from .run_cleanup import RUNS
 from .run_lock import RunLock
 
-RUNS = "runs"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the whole id (fullmatch: no newline after it)
 # Params that a resumed run may change: they do not change what the checkpoints hold.
 _MAY_DIFFER = {"runId", "verbose", "maxRetries", "numProc", "epochs", "logDir", "mlflowLogging", "storePath",
