@@ -14,9 +14,9 @@ the next launch, one per rank the host had, each forked and warmed up on a
 tiny model (``worker.warm_up``) while the executor is idle between launches;
 a command whose host has as many ranks takes one. Spares are not readied on
 hosts with NVIDIA's driver (a rank picks its GPU as it starts) or with
-``HSM_SPARE_RANKS=0``. What the server holds while idle (about 0.15 GB for
-itself and for each spare, outside Spark's memory accounting) is bounded,
-by these settings of the executor's environment (``spark.executorEnv.*``):
+``HSM_SPARE_RANKS=0``. What the server holds while idle (with two spares,
+about 0.46 GB, outside Spark's memory accounting) is bounded, by these
+settings of the executor's environment (``spark.executorEnv.*``):
 
 - ``HSM_SPARE_RANKS``: at most this many spares (default: as many as the
   host's ranks in the last launch; ``0``: none);
