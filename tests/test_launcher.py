@@ -250,3 +250,37 @@ def test_the_executor_check_also_asks_for_what_the_fits_reader_needs(spark):  # 
     assert check_executors(spark, 1)[0].missing == {}
     with pytest.raises(ClusterError, match="cannot import hsm_no_such_reader"):
         check_executors(spark, 1, None, ("hsm_no_such_reader",))
+
+
+def test_more_ranks_than_the_cluster_has_task_slots_fail_within_seconds_naming_both(spark, blobs, store):
+    import time
+    from horovod_spark_ml import ClusterError, MLPClassifier
+    from horovod_spark_ml.training.task_slots import task_slots
+    assert task_slots(spark.sparkContext)[0] == 2  # local[2]
+    started = time.monotonic()
+    with pytest.raises(ClusterError, match=r"numProc=4 needs 4 Spark tasks running at once, but this cluster has 2 "
+                                           r"task slots \(local\[2\]: .*spark.task.cpus=1\).*at most 2"):
+        MLPClassifier(hiddenLayers=[4], epochs=1, numProc=4, storePath=store, verbose=0).fit(blobs)
+    assert time.monotonic() - started < 30  # it used to wait for the other ranks for ever
+
+
+def test_the_task_slots_come_from_dynamic_allocations_limit_or_the_configuration():
+    from pyspark import SparkConf
+    from horovod_spark_ml.training.task_slots import task_slots
+
+    class Context:  # what task_slots reads of a SparkContext, for clusters this machine does not have
+        master = "yarn"
+
+        def __init__(self, **conf):
+            self._conf = SparkConf(loadDefaults=False).setAll(conf.items())
+
+        def getConf(self):
+            return self._conf
+
+    dynamic = {"spark.dynamicAllocation.enabled": "true", "spark.executor.cores": "4", "spark.task.cpus": "2"}
+    assert task_slots(Context(**dynamic, **{"spark.dynamicAllocation.maxExecutors": "3"}))[0] == 6
+    assert task_slots(Context(**dynamic))[0] is None  # no maximum: any number may come
+    static = {"spark.executor.instances": "5", "spark.executor.cores": "2"}
+    assert task_slots(Context(**static)) == (10, "spark.executor.instances=5 of spark.executor.cores=2, "
+                                                 "spark.task.cpus=1")
+    assert task_slots(Context(**{"spark.cores.max": "8"}))[0] == 8

@@ -1,6 +1,7 @@
 """Before anything is staged or launched: can the executors run the ranks, and write the store?
 
-One small Spark job of ``numProc`` tasks asks each executor it reaches which
+First, ``numProc`` must fit the cluster's task slots (:mod:`.task_slots`).
+Then one small Spark job of ``numProc`` tasks asks each executor it reaches which
 Python it runs, which of the modules training needs that Python lacks, and
 whether it can write under ``storePath``. A problem raises
 :class:`ClusterError` on the driver that names the executor, its Python and
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 
 from ..errors import ClusterError
 from .launcher import RANK_ENV, spark_failure
+from .task_slots import check_task_slots
 
 # What a rank imports: a missing one fails the rank's start, or Horovod's task job.
 REQUIRED_MODULES = ("horovod", "tensorflow", "keras", "pyarrow", "horovod_spark_ml")
@@ -46,6 +48,7 @@ def check_executors(spark, num_proc, store_url=None, modules=()):
 
     ``modules`` are what this fit's ranks import beyond :data:`REQUIRED_MODULES` (Petastorm, where selected).
     """
+    check_task_slots(spark.sparkContext, num_proc)  # first: a check of more tasks than slots would run in turns
     modules = REQUIRED_MODULES + tuple(m for m in modules if m not in REQUIRED_MODULES)
     key = (_executors_now(spark), num_proc, store_url, modules)
     checked, executors = _passed.get(key, (None, None))
