@@ -42,7 +42,7 @@ def _delete_seconds(autotune, seconds):
     import numpy as np
 
     from horovod_spark_ml.data.layout import Field
-    from horovod_spark_ml.training import reader
+    from horovod_spark_ml.training.rank import reader
     rows = 1440
     values = {"features": reader._aligned(rows * 64, np.float32).reshape(rows, 64),
               "label": reader._aligned(rows, np.float64)}

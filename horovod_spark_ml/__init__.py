@@ -28,7 +28,7 @@ _MODULES = {
     "MLPClassifier": "estimators.mlp", "MLPClassificationModel": "estimators.mlp",
     "MLPRegressor": "estimators.mlp", "MLPRegressionModel": "estimators.mlp",
     "read_images": "data.image_files", "read_sequence_csvs": "data.sequence_files",
-    "delete_runs": "training.run_cleanup",
+    "delete_runs": "training.driver.run_cleanup",
     "InputError": "errors", "TrainingError": "errors", "ClusterError": "errors", "StackError": "stack",
 }
 __all__ = list(_MODULES)
@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     if name not in _MODULES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if _MODULES[name] not in ("errors", "stack", "training.run_cleanup"):  # every other module loads Keras, and so TensorFlow
+    if _MODULES[name] not in ("errors", "stack", "training.driver.run_cleanup"):  # every other module loads Keras, and so TensorFlow
         from .quiet_tensorflow import import_tensorflow
         from .stack import FRAMEWORKS, check_stack
         check_stack(FRAMEWORKS)  # what is missing, and how to install it, before an ImportError from deep inside

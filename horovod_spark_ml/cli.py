@@ -186,7 +186,7 @@ def _predict(args):
 
 
 def _pack_env(args):
-    from horovod_spark_ml.training.environment_pack import pack_environment
+    from horovod_spark_ml.training.driver.environment_pack import pack_environment
     pack_environment(args.output, compress_level=args.compress_level)
     print(f"packed {sys.prefix} to {args.output}; ship it with\n"
           f"  --archives {args.output}#environment --conf spark.pyspark.python=./environment/bin/python")

@@ -6,7 +6,7 @@ tests cannot quietly drop out there.
 import os
 
 from horovod_spark_ml.errors import InputError
-from horovod_spark_ml.training.petastorm_stream import check_petastorm
+from horovod_spark_ml.training.rank.petastorm_stream import check_petastorm
 
 
 def petastorm_runs():

@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from horovod_spark_ml.training.checkpoints import (Checkpointer, ResumableEarlyStopping, latest_checkpoint,
+from horovod_spark_ml.training.rank.checkpoints import (Checkpointer, ResumableEarlyStopping, latest_checkpoint,
                                                    restore)
-from horovod_spark_ml.training.progress import EPOCH_MARKER, ProgressPrinter
+from horovod_spark_ml.training.rank.progress import EPOCH_MARKER, ProgressPrinter
 
 
 def _model():

@@ -25,7 +25,7 @@ def test_the_wheel_installs_into_an_environment_with_the_stack_and_runs_without_
     assert os.path.basename(wheel) == "horovod_spark_ml-0.1.0-py3-none-any.whl"
     names = zipfile.ZipFile(wheel).namelist()
     assert "horovod_spark_ml/log4j2-local.properties" in names
-    assert {"horovod_spark_ml/training/runs.py", "horovod_spark_ml/estimators/mlp.py",
+    assert {"horovod_spark_ml/training/driver/runs.py", "horovod_spark_ml/estimators/mlp.py",
             "horovod_spark_ml/serving/inference.py", "horovod_spark_ml/data/staging.py"} <= set(names)
     assert {"horovod_spark_ml/horovod_build/horovod.sh", "horovod_spark_ml/horovod_build/horovod-0.28.1-"
             "process-set-iface.patch", "horovod_spark_ml/horovod_build/horovod-0.28.1-tf-2.20-headers.patch"} <= set(names)
@@ -46,7 +46,7 @@ def test_the_wheel_installs_into_an_environment_with_the_stack_and_runs_without_
     assert shown.returncode == 0, shown.stderr
     assert all(command in shown.stdout for command in ("demo", "train", "predict", "pack-env", "build-horovod"))
     where = subprocess.run([str(fresh / "bin" / "python"), "-c",
-                            "import horovod_spark_ml.cli, horovod_spark_ml.training.runs; print(horovod_spark_ml.__file__)"],
+                            "import horovod_spark_ml.cli, horovod_spark_ml.training.driver.runs; print(horovod_spark_ml.__file__)"],
                            cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout
     assert where.startswith(site) and not where.startswith(ROOT)
 

@@ -12,7 +12,7 @@ def _train_on_rank_specific_data(averaged):
     import horovod.tensorflow as hvd
     hvd.init()
     import keras
-    from horovod_spark_ml.training.horovod_keras import (MetricAverager, average_non_trainable, broadcast_weights,
+    from horovod_spark_ml.training.rank.horovod_keras import (MetricAverager, average_non_trainable, broadcast_weights,
                                                 distributed_optimizer)
     keras.utils.set_random_seed(100 + hvd.rank())  # different initial weights: the broadcast must fix them
     rng = np.random.default_rng(hvd.rank())
@@ -51,7 +51,7 @@ def _broadcast_unsigned_state():
     import horovod.tensorflow as hvd
     hvd.init()
     import keras
-    from horovod_spark_ml.training.horovod_keras import broadcast_weights
+    from horovod_spark_ml.training.rank.horovod_keras import broadcast_weights
 
     class Counter(keras.layers.Layer):  # unsigned state, as Keras before 3.3 keeps its seed generators'
         def build(self, _):

@@ -7,7 +7,7 @@ import time
 import horovod.spark
 import pytest
 
-from horovod_spark_ml.training.horovod_spark_patches import patched_horovod_spark
+from horovod_spark_ml.training.driver.horovod_spark_patches import patched_horovod_spark
 
 
 def test_a_run_returns_as_soon_as_its_ranks_end(spark):
@@ -23,15 +23,15 @@ def test_a_run_returns_as_soon_as_its_ranks_end(spark):
 
 
 def test_what_ranks_and_executors_import_first_loads_no_tensorflow():  # so a rank reads while it loads
-    code = ("import sys, horovod_spark_ml.training.worker, horovod_spark_ml.training.reader, horovod_spark_ml.data.layout, "
-            "horovod_spark_ml.training.horovod_spark_patches; "
+    code = ("import sys, horovod_spark_ml.training.rank.worker, horovod_spark_ml.training.rank.reader, horovod_spark_ml.data.layout, "
+            "horovod_spark_ml.training.driver.horovod_spark_patches; "
             "print(sorted({'tensorflow', 'keras', 'pyspark', 'petastorm'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
 
 def test_a_rank_exits_promptly_after_tensorflow_was_imported():
-    code = ("import time, tensorflow; from horovod_spark_ml.training.worker import skip_collection_at_exit; "
+    code = ("import time, tensorflow; from horovod_spark_ml.training.rank.worker import skip_collection_at_exit; "
             "skip_collection_at_exit(); print(time.time(), flush=True)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     # Python's own finalization took 1.1-1.2 s here (twice that on a loaded machine); the frozen one 0.12-0.14 s.
@@ -53,16 +53,16 @@ def test_runs_that_overlap_in_threads_leave_horovod_as_it_was():
 
 
 def test_a_rank_command_runs_this_hosts_python_over_the_interface_towards_the_driver():
-    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON, rank_command
+    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON, rank_command
     command = ("env HOROVOD_RANK=0 HOROVOD_GLOO_RENDEZVOUS_ADDR=127.0.0.1 HOROVOD_GLOO_RENDEZVOUS_PORT=5 "
                f"HOROVOD_GLOO_IFACE=eth9 NCCL_SOCKET_IFNAME=eth9 {EXECUTOR_PYTHON} -m horovod.spark.task.gloo_exec_fn a b")
     rewritten = rank_command(command, python="/opt/env/bin/python")
     assert "HOROVOD_GLOO_IFACE=lo " in rewritten and "NCCL_SOCKET_IFNAME=lo " in rewritten
-    assert rewritten.endswith("/opt/env/bin/python -m horovod_spark_ml.training.warm_ranks a b")
+    assert rewritten.endswith("/opt/env/bin/python -m horovod_spark_ml.training.executor.warm_ranks a b")
 
 
 def test_only_a_plain_warm_rank_command_is_run_without_a_shell():
-    from horovod_spark_ml.training.warm_ranks import WARM, _warm_command_parts
+    from horovod_spark_ml.training.executor.warm_ranks import WARM, _warm_command_parts
     command = f"env HOROVOD_RANK=1 PATH='/a b' {sys.executable} -m {WARM} gAW= x/y+"
     assert _warm_command_parts(command) == ({"HOROVOD_RANK": "1", "PATH": "/a b"}, ["gAW=", "x/y+"])
     for shell_work in ("; rm x", " > out", " | tee", " $HOME", " `id`", " *", " && true"):
@@ -78,7 +78,7 @@ def test_a_warm_ranks_command_is_a_fork_of_its_tasks_python_not_a_new_python(spa
         with open(f"/proc/{command}/cmdline", "rb") as f:
             return f.read().replace(b"\0", b" ").decode(), sorted(map(int, os.listdir(f"/proc/{command}/fd")))
 
-    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
     with patched_horovod_spark():
         (line, files), = horovod.spark.run(command_line_and_files, num_proc=1, verbose=0,
                                            executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
@@ -88,10 +88,10 @@ def test_a_warm_ranks_command_is_a_fork_of_its_tasks_python_not_a_new_python(spa
 
 def test_a_launch_gets_ranks_readied_when_the_last_ended_for_as_many_ranks_on_the_host(spark):
     def warmed_up():  # nested: pickled by value
-        from horovod_spark_ml.training import worker
+        from horovod_spark_ml.training.rank import worker
         return worker.warmed_up
 
-    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
     launch = dict(verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
     with patched_horovod_spark():
         horovod.spark.run(warmed_up, num_proc=1, **launch)  # its end readies one spare rank
@@ -100,7 +100,7 @@ def test_a_launch_gets_ranks_readied_when_the_last_ended_for_as_many_ranks_on_th
 
 
 def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host():
-    from horovod_spark_ml.training.horovod_spark_patches import driver_interface
+    from horovod_spark_ml.training.driver.horovod_spark_patches import driver_interface
     addresses = {"lo": [("127.0.0.1", 1)], "eth0": [("192.0.2.2", 1)], "br0": [("10.0.0.1", 1)]}
     assert driver_interface(addresses, "10.0.0.1") == "br0"
     assert driver_interface(addresses, "127.0.0.1") == "lo"
@@ -109,7 +109,7 @@ def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host(
 
 def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_stderr_lines():
     import io
-    from horovod_spark_ml.training.launcher import RankOutput
+    from horovod_spark_ml.training.driver.launcher import RankOutput
     output = RankOutput(verbose=1, out=io.StringIO())
     output.write('[1]<stdout>:HSM-RANK {"rank": 1, "size": 2, "host": "w2 (10.0.0.12)", "pid": 7, '
                  '"python": "/env/bin/python", "gpus": [], "visible_gpus": null}\n')
@@ -124,7 +124,7 @@ def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_
 
 def test_a_progress_line_that_other_output_cut_into_is_shown_as_it_came_and_training_goes_on():
     import io
-    from horovod_spark_ml.training.launcher import RankOutput
+    from horovod_spark_ml.training.driver.launcher import RankOutput
     seen = []
     output = RankOutput(verbose=1, out=io.StringIO(), on_epoch=seen.append)
     output.write('[0]<stdout>:HSM-EPOCH {"epoch": 1, "epochs": 2, "seconds": 0.1, "loss": 0.5}\n')
@@ -135,7 +135,7 @@ def test_a_progress_line_that_other_output_cut_into_is_shown_as_it_came_and_trai
 
 
 def test_a_failed_spark_job_is_reported_by_its_cause_not_its_jvm_stack():
-    from horovod_spark_ml.training.launcher import spark_failure
+    from horovod_spark_ml.training.driver.launcher import spark_failure
     error = Exception("An error occurred while calling o1.collect.\n: org.apache.spark.SparkException: Job aborted "
                       "due to stage failure: Task 0 failed\n  File \"worker.py\", line 1\n"
                       "ModuleNotFoundError: No module named 'horovod'\n\tat org.apache.spark.api.python...")
@@ -144,7 +144,7 @@ def test_a_failed_spark_job_is_reported_by_its_cause_not_its_jvm_stack():
 
 def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
     import io
-    from horovod_spark_ml.training.launcher import RankOutput
+    from horovod_spark_ml.training.driver.launcher import RankOutput
     output = RankOutput(verbose=0, out=io.StringIO())
     output.write('[0]<stderr>:HSM-ERROR {"rank": 0, "error": "Horovod has been shut down."}\n')
     output.write('[1]<stderr>:HSM-ERROR {"rank": 1, "error": "ValueError: an image could not be decoded"}\n')
@@ -155,8 +155,8 @@ def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
 
 def test_the_job_named_is_the_one_the_failing_rank_was_on_whichever_line_comes_first():
     import io
-    from horovod_spark_ml.training.launcher import RankOutput
-    from horovod_spark_ml.training.worker import ERROR_MARKER, JOB_MARKER
+    from horovod_spark_ml.training.driver.launcher import RankOutput
+    from horovod_spark_ml.training.rank.worker import ERROR_MARKER, JOB_MARKER
     output = RankOutput(verbose=1, out=io.StringIO())
     # rank 1 fails loading map 2 before rank 0's stdout brings the line that says both maps train together
     output.write(f'[1]<stderr>:{ERROR_MARKER}{{"rank": 1, "job": "map 2", "error": "RuntimeError: bad layer"}}\n')
@@ -170,8 +170,8 @@ def test_the_job_named_is_the_one_the_failing_rank_was_on_whichever_line_comes_f
 
 def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reason():
     import io
-    from horovod_spark_ml.training.launcher import RankOutput
-    from horovod_spark_ml.training.worker import ERROR_MARKER, RANK_MARKER
+    from horovod_spark_ml.training.driver.launcher import RankOutput
+    from horovod_spark_ml.training.rank.worker import ERROR_MARKER, RANK_MARKER
     output = RankOutput(0, io.StringIO())
     for rank in (0, 1):
         output.write(f'[{rank}]<stdout>:{RANK_MARKER}{{"rank": {rank}, "size": 2, "host": "w{rank} (10.0.0.1{rank})", '
@@ -192,7 +192,7 @@ def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reas
 
 
 def test_a_spark_job_that_horovod_cancelled_adds_no_spark_reason_to_the_lost_line():
-    from horovod_spark_ml.training.launcher import _lost_task
+    from horovod_spark_ml.training.driver.launcher import _lost_task
     cancelled = RuntimeError("An error occurred while calling z:org.apache.spark.api.python.PythonRDD."
                              "collectAndServe.\n: org.apache.spark.SparkException: Job 7 cancelled part of "
                              "cancelled job group horovod.spark.run.1\n\tat org.apache...")
@@ -200,7 +200,7 @@ def test_a_spark_job_that_horovod_cancelled_adds_no_spark_reason_to_the_lost_lin
 
 
 def _parent_and_exit_of_a_rank(warm):
-    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
 
     def parent_command():  # nested: pickled by value
         import os
@@ -224,7 +224,7 @@ def _parent_and_exit_of_a_rank(warm):
 
 def test_ranks_are_forked_warm_and_end_with_their_own_exit_status(spark):
     parent, error = _parent_and_exit_of_a_rank(warm=True)
-    assert "-m horovod_spark_ml.training.rank_server " in parent
+    assert "-m horovod_spark_ml.training.executor.rank_server " in parent
     assert "Exit code: 143" in error or "Exit code: -15" in error  # SIGTERM, as for a rank of its own
 
 
@@ -233,7 +233,7 @@ def test_a_warm_rank_that_exits_with_a_code_ends_its_command_with_that_code(spar
         import sys
         sys.exit(3)
 
-    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON
+    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
     with patched_horovod_spark(), pytest.raises(RuntimeError, match="Exit code: 3"):
         horovod.spark.run(exit_with_3, num_proc=1, verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
 
@@ -246,7 +246,7 @@ def test_warm_ranks_can_be_turned_off(spark):
 
 def test_the_executor_check_also_asks_for_what_the_fits_reader_needs(spark):  # Petastorm, where selected
     from horovod_spark_ml.errors import ClusterError
-    from horovod_spark_ml.training.executor_check import check_executors
+    from horovod_spark_ml.training.driver.executor_check import check_executors
     assert check_executors(spark, 1)[0].missing == {}
     with pytest.raises(ClusterError, match="cannot import hsm_no_such_reader"):
         check_executors(spark, 1, None, ("hsm_no_such_reader",))
@@ -255,7 +255,7 @@ def test_the_executor_check_also_asks_for_what_the_fits_reader_needs(spark):  # 
 def test_more_ranks_than_the_cluster_has_task_slots_fail_within_seconds_naming_both(spark, blobs, store):
     import time
     from horovod_spark_ml import ClusterError, MLPClassifier
-    from horovod_spark_ml.training.task_slots import task_slots
+    from horovod_spark_ml.training.driver.task_slots import task_slots
     assert task_slots(spark.sparkContext)[0] == 2  # local[2]
     started = time.monotonic()
     with pytest.raises(ClusterError, match=r"numProc=4 needs 4 Spark tasks running at once, but this cluster has 2 "
@@ -266,7 +266,7 @@ def test_more_ranks_than_the_cluster_has_task_slots_fail_within_seconds_naming_b
 
 def test_the_task_slots_come_from_dynamic_allocations_limit_or_the_configuration():
     from pyspark import SparkConf
-    from horovod_spark_ml.training.task_slots import task_slots
+    from horovod_spark_ml.training.driver.task_slots import task_slots
 
     class Context:  # what task_slots reads of a SparkContext, for clusters this machine does not have
         master = "yarn"

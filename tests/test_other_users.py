@@ -13,7 +13,7 @@ import pytest
 
 from horovod_spark_ml import InputError, MLPClassifier
 from horovod_spark_ml.private_folder import private_folder
-from horovod_spark_ml.training.rank_folder import remove_stale, same_user, server_folder
+from horovod_spark_ml.training.executor.rank_folder import remove_stale, same_user, server_folder
 
 OTHER = 65534
 pytestmark = pytest.mark.skipif(os.getuid() != 0, reason="needs root, to act as a second user")
@@ -139,7 +139,7 @@ def test_an_idle_rank_server_ends_and_removes_its_files_and_a_silent_client_is_d
     folder = private_folder(f"{server_folder()}/test-{os.getpid()}")
     path = f"{folder}/{os.getpid()}-idle.sock"
     env = {**os.environ, "HSM_RANK_SERVER_IDLE_SECONDS": "12"}
-    server = subprocess.Popen([sys.executable, "-m", "horovod_spark_ml.training.rank_server", path,
+    server = subprocess.Popen([sys.executable, "-m", "horovod_spark_ml.training.executor.rank_server", path,
                                str(os.getpid())], env=env, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120

@@ -6,7 +6,7 @@ import pytest
 
 from failing_layer import DieOnRank
 from horovod_spark_ml import KerasEstimator, TrainingError
-from horovod_spark_ml.training.launcher import describe_exit
+from horovod_spark_ml.training.driver.launcher import describe_exit
 
 
 def _fit_dying(blobs, store, how):

@@ -6,8 +6,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from horovod_spark_ml.errors import InputError
-from horovod_spark_ml.training import arrow_stream, reader
-from horovod_spark_ml.training.petastorm_stream import check_petastorm
+from horovod_spark_ml.training.rank import arrow_stream, reader
+from horovod_spark_ml.training.rank.petastorm_stream import check_petastorm
 from horovod_spark_ml.data.layout import Field
 
 from backends import STREAMING

@@ -10,8 +10,8 @@ import pytest
 
 from failing_layer import DieOnRank, FailOnRank
 from horovod_spark_ml import InputError, KerasEstimator, MLPClassifier, TrainingError
-from horovod_spark_ml.training.checkpoints import latest_checkpoint
-from horovod_spark_ml.training.runs import RUNS
+from horovod_spark_ml.training.rank.checkpoints import latest_checkpoint
+from horovod_spark_ml.training.driver.runs import RUNS
 
 EPOCHS = 6
 
@@ -90,7 +90,7 @@ def test_a_run_lost_after_its_last_checkpoint_writes_the_newer_model_instead_of_
     # the new model.keras and result.json replace the old ones (made here by giving the old result a newer
     # checkpoint). The next fit must resume from that checkpoint and write its model, not call the run finished.
     import shutil
-    from horovod_spark_ml.training.checkpoints import STATE, read_json, write_json
+    from horovod_spark_ml.training.rank.checkpoints import STATE, read_json, write_json
     estimator = _estimator(store, runId="trained-on", epochs=3)
     first = estimator.fit(blobs)
     run = f"{store}/{RUNS}/trained-on"
@@ -109,7 +109,7 @@ def test_a_run_lost_after_its_last_checkpoint_writes_the_newer_model_instead_of_
 
 def test_a_run_id_is_trained_by_one_fit_at_a_time_and_a_dead_fits_lock_is_taken_over(blobs, store):
     import json
-    from horovod_spark_ml.training.run_lock import LOCK
+    from horovod_spark_ml.training.driver.run_lock import LOCK
     results, errors = [], []
 
     def fit():
@@ -173,7 +173,7 @@ def test_old_runs_are_deleted_by_age_finished_ones_only_unless_asked_and_never_o
     import json
     import time
     from horovod_spark_ml import delete_runs
-    from horovod_spark_ml.training.run_lock import LOCK
+    from horovod_spark_ml.training.driver.run_lock import LOCK
     runs = tmp_path / RUNS
     month_ago = time.time() - 30 * 86400
 

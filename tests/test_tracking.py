@@ -56,7 +56,7 @@ def test_a_fit_in_an_active_mlflow_run_logs_params_epoch_metrics_and_a_loadable_
 
 
 def test_urls_are_logged_without_their_passwords_or_tokens(mlflow_store):
-    from horovod_spark_ml.training.tracking import tracking
+    from horovod_spark_ml.training.driver.tracking import tracking
     params = {"storePath": "abfss://data@acct.dfs.core.windows.net/store?sv=2024-01&sig=SECRET",
               "logDir": "hdfs://me:SECRET@namenode:8020/logs", "hiddenLayers": [8]}
     with tracking(True, params) as run:

@@ -85,7 +85,7 @@ def _rbm_on_rank_specific_data():
     import horovod.tensorflow as hvd
     hvd.init()
     import keras
-    from horovod_spark_ml.training.horovod_keras import broadcast_weights, distributed_optimizer
+    from horovod_spark_ml.training.rank.horovod_keras import broadcast_weights, distributed_optimizer
     from horovod_spark_ml.estimators.rbm import RestrictedBoltzmannMachine
     rng = np.random.default_rng(hvd.rank())
     data = (rng.uniform(size=(128, 16)) < 0.2 + 0.5 * hvd.rank()).astype("float32")  # each rank its own data

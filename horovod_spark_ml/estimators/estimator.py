@@ -21,8 +21,8 @@ from pyspark.sql.types import IntegralType
 
 from ..errors import InputError
 from ..keras_bytes import custom_modules, model_to_bytes
-from ..training.runs import open_run
-from ..training.tracking import check_tracking
+from ..training.driver.runs import open_run
+from ..training.driver.tracking import check_tracking
 from ..data.layout import Field
 from ..params import FeatureParams, TrainingParams
 from ..persistence import KerasPersistence
@@ -30,9 +30,9 @@ from ..data.schema import LABEL, NumericFeatures, check_training_input
 from ..data.staging import DEFAULT_ROW_GROUP_BYTES, prepare_store, stage
 from ..data.store import local_or_url
 from ..data.row_roles import check_row_roles
-from ..training.petastorm_stream import check_petastorm
-from ..training.reader import BACKENDS
-from ..training.worker import TrainingJob
+from ..training.rank.petastorm_stream import check_petastorm
+from ..training.rank.reader import BACKENDS
+from ..training.rank.worker import TrainingJob
 from .built_models import built
 from .fit_together import FitPlan, ModelsInTurn, fit_together
 

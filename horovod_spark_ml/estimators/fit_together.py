@@ -27,9 +27,9 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from ..stack import check_stack
-from ..training.executor_check import check_executors
-from ..training.runs import train_runs
-from ..training.tracking import tracking
+from ..training.driver.executor_check import check_executors
+from ..training.driver.runs import train_runs
+from ..training.driver.tracking import tracking
 
 
 @dataclass

@@ -1,9 +1,15 @@
-"""What runs on the cluster: launching Horovod on the executors, and each rank's training.
+"""Training on the cluster, one folder per process the code runs in.
 
-``executor_check`` asks the executors before launch; ``launcher`` and
-``horovod_spark_patches`` start and follow the ranks; ``worker`` is a rank's
-training loop, with ``reader``, ``devices``, ``horovod_keras``, ``together``
-(several param maps in one step loop) and ``progress``; ``environment_pack``
-packs this environment for executors that lack it. Nothing here imports
-TensorFlow until a rank needs it.
+- ``driver/``: in the process that calls ``fit``: runs (``runs``, ``run_lock``,
+  ``run_cleanup``), the checks before a launch (``executor_check``,
+  ``task_slots``), the launch and its output (``launcher``,
+  ``horovod_spark_patches``), ``tracking`` and ``environment_pack``.
+- ``executor/``: in the executors' Python workers: ``executor_probe``, the
+  rank's command (``warm_ranks``) and the ``rank_server`` that forks ranks.
+- ``rank/``: in each Horovod rank: ``worker`` (its loop), ``job_fit``,
+  ``together`` (several param maps in one step loop), ``reader`` with
+  ``arrow_stream`` and ``petastorm_stream``, ``horovod_keras``,
+  ``checkpoints``, ``devices`` and ``progress``.
+
+Nothing here imports TensorFlow until a rank needs it.
 """

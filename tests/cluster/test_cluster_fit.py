@@ -118,7 +118,7 @@ def test_a_rank_killed_on_another_host_is_named_with_that_host(cluster_spark, cl
 
 
 def test_the_executors_check_that_they_can_write_the_store(cluster_spark, store):
-    from horovod_spark_ml.training.executor_check import check_executors
+    from horovod_spark_ml.training.driver.executor_check import check_executors
     seen = check_executors(cluster_spark, 2, "file://" + store)
     assert all(not info.missing and info.store_error is None for info in seen)
     with pytest.raises(ClusterError, match=r"storePath 'file:///proc/store' is not writable from the executor on "):
@@ -128,7 +128,7 @@ def test_the_executors_check_that_they_can_write_the_store(cluster_spark, store)
 def test_a_plain_horovod_spark_run_allreduces_across_the_two_hosts(cluster_spark, cluster, separate_hosts):
     """The minimal case: Horovod's own launcher, with this package's patches, over gloo between the hosts."""
     import horovod.spark
-    from horovod_spark_ml.training.horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark
+    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark
 
     def allreduce():  # nested: pickled by value, so the ranks need not import this test module
         import os

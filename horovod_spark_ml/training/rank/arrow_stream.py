@@ -45,7 +45,7 @@ class ArrowShard:
 
     def __init__(self, urls, *, rank, size, columns, window_bytes=WINDOW_BYTES):
         import pyarrow.parquet as pq
-        from ..data.store import open_filesystem
+        from ...data.store import open_filesystem
         self.columns = columns
         self.window_bytes = window_bytes
         self._files = [pq.ParquetFile(fs.open_input_file(path)) for fs, path in map(open_filesystem, urls)]

@@ -21,7 +21,7 @@ Example::
 """
 import time
 
-from ..data.store import open_filesystem, resolve_store
+from ...data.store import open_filesystem, resolve_store
 from .run_lock import LOCK, held_lock
 
 RUNS = "runs"

@@ -26,10 +26,11 @@ over and the server runs the arguments it is given.
 
 Example (what each rank's command becomes)::
 
-    $ HOROVOD_RANK=0 ... python -m horovod_spark_ml.training.warm_ranks <driver addresses> <settings>
+    $ HOROVOD_RANK=0 ... python -m horovod_spark_ml.training.executor.warm_ranks <driver addresses> <settings>
 """
 import fcntl
 import hashlib
+import importlib
 import json
 import os
 import shlex
@@ -44,13 +45,13 @@ from .rank_folder import same_user, server_folder
 from .rank_server import exit_code, receive, run_rank, send
 
 COLD = "horovod.spark.task.gloo_exec_fn"
-WARM = "horovod_spark_ml.training.warm_ranks"
-SERVER = "horovod_spark_ml.training.rank_server"
+WARM = "horovod_spark_ml.training.executor.warm_ranks"
+SERVER = "horovod_spark_ml.training.executor.rank_server"
 RANK_COMMAND_PID = "HSM_RANK_COMMAND_PID"  # in a warm rank's environment: the pid of the command standing in
 _START_SECONDS = 120  # how long a rank waits for a server that is starting (its imports take seconds)
 # What Horovod's Spark task (the Python worker that runs a rank's task service) imports.
 _TASK_MODULES = ("horovod.spark.runner", "horovod.spark.task.task_service", "horovod.spark.driver.driver_service",
-                 "horovod_spark_ml.training.horovod_spark_patches")
+                 "horovod_spark_ml.training.driver.horovod_spark_patches")
 
 
 def warm_command(command):
@@ -80,7 +81,7 @@ def fork_command(command, env, stdout, stderr):
 
     A shell, then a Python that imports this module, took 0.04-0.06 s of each
     launch; the fork takes milliseconds. The command, as Horovod sends it, is
-    ``env K=V ... <this Python> -m horovod_spark_ml.training.warm_ranks <args>``:
+    ``env K=V ... <this Python> -m horovod_spark_ml.training.executor.warm_ranks <args>``:
     the child sets that environment on ``env`` and writes to ``stdout`` and
     ``stderr`` (file descriptors), as the command would. Where no server can
     fork the rank, the child runs the command in a shell after all, so that the
@@ -169,7 +170,7 @@ def _executor_daemon():
 
 def _socket_path(owner, env=os.environ):
     """Where the server for this executor daemon, this Python, package and ``PYTHONPATH`` listens."""
-    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    package = os.path.dirname(os.path.abspath(importlib.import_module("horovod_spark_ml").__file__))
     sources = sorted(os.path.join(folder, name) for folder, _, names in os.walk(package) for name in names
                      if name.endswith(".py"))
     key = json.dumps([os.path.realpath(sys.executable), env.get("PYTHONPATH", ""), package,

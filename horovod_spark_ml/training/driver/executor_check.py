@@ -20,7 +20,7 @@ Example::
 import time
 from dataclasses import dataclass
 
-from ..errors import ClusterError
+from ...errors import ClusterError
 from .launcher import RANK_ENV, spark_failure
 from .task_slots import check_task_slots
 
@@ -68,7 +68,7 @@ def _executors_now(spark):
 def _check(spark, num_proc, store_url, modules):
     from pyspark import cloudpickle
 
-    from . import executor_probe
+    from ..executor import executor_probe
     probe = executor_probe.probe  # the function, not the module: a module would be pickled by name
     # Left registered: fits in parallel threads (model search) would otherwise unregister it under each other.
     cloudpickle.register_pickle_by_value(executor_probe)

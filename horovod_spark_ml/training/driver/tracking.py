@@ -23,7 +23,7 @@ import sys
 import time
 from contextlib import contextmanager
 
-from ..errors import InputError
+from ...errors import InputError
 
 MODEL_PATH = "model"
 _MAX_PARAM = 6000  # MLflow's limit on a param value's length
@@ -105,7 +105,7 @@ class MlflowRun:
         import keras
         import pyspark
         import mlflow.spark
-        from .. import __version__
+        from ... import __version__
         requirements = [f"horovod-spark-ml=={__version__}", f"pyspark=={pyspark.__version__}",
                         f"keras=={keras.__version__}"]
         mlflow.spark.log_model(model, MODEL_PATH, pip_requirements=requirements)

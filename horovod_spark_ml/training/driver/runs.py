@@ -30,8 +30,8 @@ import time
 import uuid
 from dataclasses import dataclass, field, replace
 
-from ..errors import InputError, TrainingError
-from .checkpoints import latest_checkpoint, read_json, read_result, write_json
+from ...errors import InputError, TrainingError
+from ..rank.checkpoints import latest_checkpoint, read_json, read_result, write_json
 from .launcher import run_training
 from .run_cleanup import RUNS
 from .run_lock import RunLock

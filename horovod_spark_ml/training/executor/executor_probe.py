@@ -43,7 +43,7 @@ def probe(modules, store_url, rank_env):
             store_error = f"{e.strerror}: {e.filename}"
     if not missing:
         try:
-            from horovod_spark_ml.training.warm_ranks import start_server, warm_task_imports
+            from horovod_spark_ml.training.executor.warm_ranks import start_server, warm_task_imports
             from horovod_spark_ml.zip_import_cache import reread_changed_zips
             start_server(rank_env)
             warm_task_imports()

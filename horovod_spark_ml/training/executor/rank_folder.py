@@ -20,7 +20,7 @@ import shutil
 import socket
 import struct
 
-from ..private_folder import private_folder
+from ...private_folder import private_folder
 
 
 def server_folder():

@@ -20,7 +20,7 @@ Example::
     >>> task_slots(spark.sparkContext)   # on local[2]
     (2, "local[2]: the registered executors' cores, spark.task.cpus=1")
 """
-from ..errors import ClusterError
+from ...errors import ClusterError
 
 
 def check_task_slots(sc, num_proc):

@@ -22,8 +22,8 @@ import threading
 import time
 import uuid
 
-from ..data.store import open_filesystem
-from ..errors import InputError
+from ...data.store import open_filesystem
+from ...errors import InputError
 
 LOCK = "lock.json"
 RENEW_SECONDS = 30

@@ -257,7 +257,7 @@ def interface_towards(address):
 def rank_command(command, python=sys.executable):
     """The rank's command as this host runs it: its own Python, started warm (:mod:`.warm_ranks`), and gloo on
     the interface towards the driver."""
-    from .warm_ranks import warm_command
+    from ..executor.warm_ranks import warm_command
     command = warm_command(command.replace(shlex.quote(EXECUTOR_PYTHON), shlex.quote(python)))
     rendezvous = re.search(r"\bHOROVOD_GLOO_RENDEZVOUS_ADDR=(\S+)", command)
     if rendezvous:
@@ -303,7 +303,7 @@ def _mend_task_service():
     """Patch Horovod's task service in this executor process, which a reused Python worker keeps; and let the
     worker's next tasks (the next launch's) start without re-reading PySpark's zips (:mod:`..zip_import_cache`)."""
     from horovod.spark.task.task_service import SparkTaskService
-    from ..zip_import_cache import reread_changed_zips
+    from ...zip_import_cache import reread_changed_zips
     reread_changed_zips()
     if SparkTaskService._handle is not _answer_exit_code_promptly:
         _horovods["task_handle"] = SparkTaskService._handle
@@ -349,7 +349,7 @@ class _ForkingRankCommands:
     middleman (:func:`.warm_ranks.fork_command`), any other command in a shell, as Horovod runs it."""
 
     def Popen(self, command, shell=False, env=None, stdout=None, stderr=None, **kwargs):
-        from .warm_ranks import fork_command
+        from ..executor.warm_ranks import fork_command
         if shell and not kwargs:
             pid = fork_command(command, os.environ if env is None else env,
                                1 if stdout is None else stdout.fileno(), 2 if stderr is None else stderr.fileno())

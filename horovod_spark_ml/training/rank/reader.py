@@ -111,7 +111,7 @@ def _columns(inputs, targets, images, weight=None):
     if weight:
         columns.append(weight)
     if images is not None and images.kind == "struct":
-        from ..data.image_decoding import CHANNELS, HEIGHT, WIDTH
+        from ...data.image_decoding import CHANNELS, HEIGHT, WIDTH
         columns += [HEIGHT, WIDTH, CHANNELS]
     return columns
 
@@ -121,7 +121,7 @@ def _fits(urls, size):
 
 
 def _open(url):
-    from ..data.store import open_filesystem
+    from ...data.store import open_filesystem
     return open_filesystem(url)
 
 
@@ -192,7 +192,7 @@ def _to_example(inputs, targets, weight):
 def _example(inputs, targets, weight, values):
     """What Keras trains on, from a batch of column values: ``x``, ``(x, y)`` or ``(x, y, sample_weight)``."""
     import tensorflow as tf
-    from ..data.layout import assemble
+    from ...data.layout import assemble
     x = assemble(inputs, values, tf.reshape)
     if not targets:
         return x
@@ -202,7 +202,7 @@ def _example(inputs, targets, weight, values):
 
 def _images(rows, spec, shuffle, corrupt_counter, batch_size):
     """Batches of decoded images from a dataset of staged rows (dicts), undecodable ones dropped or failing."""
-    from ..data.image_decoding import decode_rows, drop_corrupt
+    from ...data.image_decoding import decode_rows, drop_corrupt
     images = drop_corrupt(decode_rows(rows, spec, training=shuffle), spec, corrupt_counter)
     return images.map(_single_or_pair).batch(batch_size, drop_remainder=True)
 

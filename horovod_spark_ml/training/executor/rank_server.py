@@ -35,7 +35,7 @@ server started in the folder removes.
 
 Example (what the first warm rank's command starts, in a session of its own)::
 
-    $ python -m horovod_spark_ml.training.rank_server /tmp/hsm-ranks-0/<daemon pid>-<key>.sock <daemon pid>
+    $ python -m horovod_spark_ml.training.executor.rank_server /tmp/hsm-ranks-0/<daemon pid>-<key>.sock <daemon pid>
 """
 import fcntl
 import json
@@ -54,9 +54,9 @@ from .rank_folder import empty, remove_stale, same_user
 _REQUEST_SECONDS = 10  # a command that connects must send its request within this
 # What the server imports, so that a forked rank does not.
 _PRELOAD = ("tensorflow", "keras", "horovod.tensorflow", "horovod.spark.task", "pyarrow.parquet",
-            "horovod_spark_ml.training.worker", "horovod_spark_ml.training.horovod_keras",
-            "horovod_spark_ml.training.reader", "horovod_spark_ml.training.checkpoints",
-            "horovod_spark_ml.training.progress", "horovod_spark_ml.training.devices")
+            "horovod_spark_ml.training.rank.worker", "horovod_spark_ml.training.rank.horovod_keras",
+            "horovod_spark_ml.training.rank.reader", "horovod_spark_ml.training.rank.checkpoints",
+            "horovod_spark_ml.training.rank.progress", "horovod_spark_ml.training.rank.devices")
 
 
 def serve(path, owner):
@@ -206,7 +206,7 @@ def _keep_spare(control, local_size):
 def _spare(channel, local_size, report):
     """A spare rank: warm up as a rank on a host of ``local_size`` ranks, then wait for a command's request."""
     try:
-        from horovod_spark_ml.training.worker import warm_up
+        from horovod_spark_ml.training.rank.worker import warm_up
         warm_up(local_size, wanted=lambda: bool(select.select([channel], [], [], 0)[0]))
         _, fds, _, _ = socket.recv_fds(channel, 1, 3)
         request = receive(channel)

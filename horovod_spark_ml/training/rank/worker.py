@@ -80,8 +80,8 @@ def warm_up(local_size, wanted=lambda: False):
     import keras
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from ..data.layout import Field
-    from ..keras_bytes import model_from_bytes, model_to_bytes
+    from ...data.layout import Field
+    from ...keras_bytes import model_from_bytes, model_to_bytes
     from .devices import configure_devices
     from .reader import open_dataset
     configure_devices(0, local_size)
@@ -156,7 +156,7 @@ def announce():
     """
     import socket
     from .devices import show_only_spark_gpus
-    from .horovod_spark_patches import address_towards
+    from ..driver.horovod_spark_patches import address_towards
     gpus = show_only_spark_gpus()
     driver = os.environ.get("HOROVOD_GLOO_RENDEZVOUS_ADDR")
     host = socket.gethostname() + (f" ({address_towards(driver)})" if driver else "")

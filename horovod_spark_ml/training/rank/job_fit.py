@@ -100,7 +100,7 @@ def _naming(job):
 def _compiled(job, rank, wrap_optimizer):
     """The job's model, loaded and compiled as its rank trains it (seeded as for the job alone)."""
     import keras
-    from ..keras_bytes import model_from_bytes
+    from ...keras_bytes import model_from_bytes
     done = job.resume.epoch if job.resume else 0
     keras.utils.set_random_seed(job.seed + rank + 7919 * done)  # dropout differs per rank (and per resumption)
     model = model_from_bytes(job.model_bytes, modules=job.custom_modules)
@@ -150,7 +150,7 @@ def _read(job, rank, size, corrupt):
 
 def _write_result(job, model, checkpointer):
     """Store the trained model (plain: without the averaging optimizer, whose class exists only here) and history."""
-    from ..keras_bytes import model_from_bytes, model_to_bytes
+    from ...keras_bytes import model_from_bytes, model_to_bytes
     from .checkpoints import write_result
     plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     plain.set_weights(model.get_weights())
@@ -164,7 +164,7 @@ def _fit(model, job, read, ahead, callbacks):
     the first of them starts at. Undecodable images fail with a message that says which column."""
     import tensorflow as tf
     from .reader import open_dataset
-    from ..data.image_decoding import UNDECODABLE, undecodable_message
+    from ...data.image_decoding import UNDECODABLE, undecodable_message
     resume = job.resume
     first_epoch = job.epochs if resume and resume.state.get("stopped") else resume.epoch if resume else 0
     steps = max(1, math.ceil(job.train_rows / (job.batch_size * read["size"])))

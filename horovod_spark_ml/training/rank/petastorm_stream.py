@@ -17,7 +17,7 @@ Example (inside a Horovod rank)::
 """
 from contextlib import contextmanager
 
-from ..errors import InputError
+from ...errors import InputError
 
 SHUFFLE_ROWS = 10_000
 SHUFFLE_IMAGES = 1_000

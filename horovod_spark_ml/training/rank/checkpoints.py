@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import keras
 
-from ..data.store import open_filesystem
+from ...data.store import open_filesystem
 
 STATE = "state.json"
 
