@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from horovod_spark_ml.training.rank.checkpoints import (Checkpointer, ResumableEarlyStopping, latest_checkpoint,
-                                                   restore)
-from horovod_spark_ml.training.rank.progress import EPOCH_MARKER, ProgressPrinter
+from horovod_spark_ml.training.rank.checkpoints import Checkpointer, ResumableEarlyStopping, restore
+from horovod_spark_ml.training.run_folder import latest_checkpoint
+from horovod_spark_ml.training.messages import EPOCH_MARKER
+from horovod_spark_ml.training.rank.progress import ProgressPrinter
 
 
 def _model():

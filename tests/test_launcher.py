@@ -156,7 +156,7 @@ def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
 def test_the_job_named_is_the_one_the_failing_rank_was_on_whichever_line_comes_first():
     import io
     from horovod_spark_ml.training.driver.launcher import RankOutput
-    from horovod_spark_ml.training.rank.worker import ERROR_MARKER, JOB_MARKER
+    from horovod_spark_ml.training.messages import ERROR_MARKER, JOB_MARKER
     output = RankOutput(verbose=1, out=io.StringIO())
     # rank 1 fails loading map 2 before rank 0's stdout brings the line that says both maps train together
     output.write(f'[1]<stderr>:{ERROR_MARKER}{{"rank": 1, "job": "map 2", "error": "RuntimeError: bad layer"}}\n')
@@ -171,7 +171,7 @@ def test_the_job_named_is_the_one_the_failing_rank_was_on_whichever_line_comes_f
 def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reason():
     import io
     from horovod_spark_ml.training.driver.launcher import RankOutput
-    from horovod_spark_ml.training.rank.worker import ERROR_MARKER, RANK_MARKER
+    from horovod_spark_ml.training.messages import ERROR_MARKER, RANK_MARKER
     output = RankOutput(0, io.StringIO())
     for rank in (0, 1):
         output.write(f'[{rank}]<stdout>:{RANK_MARKER}{{"rank": {rank}, "size": 2, "host": "w{rank} (10.0.0.1{rank})", '

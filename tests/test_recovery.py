@@ -10,7 +10,7 @@ import pytest
 
 from failing_layer import DieOnRank, FailOnRank
 from horovod_spark_ml import InputError, KerasEstimator, MLPClassifier, TrainingError
-from horovod_spark_ml.training.rank.checkpoints import latest_checkpoint
+from horovod_spark_ml.training.run_folder import latest_checkpoint
 from horovod_spark_ml.training.driver.runs import RUNS
 
 EPOCHS = 6
@@ -90,7 +90,7 @@ def test_a_run_lost_after_its_last_checkpoint_writes_the_newer_model_instead_of_
     # the new model.keras and result.json replace the old ones (made here by giving the old result a newer
     # checkpoint). The next fit must resume from that checkpoint and write its model, not call the run finished.
     import shutil
-    from horovod_spark_ml.training.rank.checkpoints import STATE, read_json, write_json
+    from horovod_spark_ml.training.run_folder import STATE, read_json, write_json
     estimator = _estimator(store, runId="trained-on", epochs=3)
     first = estimator.fit(blobs)
     run = f"{store}/{RUNS}/trained-on"

@@ -32,7 +32,7 @@ from ..data.store import local_or_url
 from ..data.row_roles import check_row_roles
 from ..training.rank.petastorm_stream import check_petastorm
 from ..training.rank.reader import BACKENDS
-from ..training.rank.worker import TrainingJob
+from ..training.messages import TrainingJob
 from .built_models import built
 from .fit_together import FitPlan, ModelsInTurn, fit_together
 

@@ -71,6 +71,8 @@ import sys
 import threading
 from contextlib import contextmanager
 
+from ..network import interface_towards
+
 # Stands for the rank's Python in the command the driver sends; each task puts its own in.
 EXECUTOR_PYTHON = "hsm-executor-python"
 _POLL_SECONDS = 0.01
@@ -235,23 +237,6 @@ def driver_interface(addresses, driver_address):
             return iface
     return next((iface for iface, bound in addresses.items() if not bound[0][0].startswith("127.")),
                 next(iter(addresses)))
-
-
-def address_towards(address):
-    """This host's address on the interface that routes to ``address`` (no packet is sent)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.connect((address, 9))
-        return probe.getsockname()[0]
-
-
-def interface_towards(address):
-    """The name of this host's interface that routes to ``address``."""
-    import psutil
-    local = address_towards(address)
-    for iface, bound in psutil.net_if_addrs().items():
-        if any(a.family == socket.AF_INET and a.address == local for a in bound):
-            return iface
-    raise OSError(f"no interface of this host has {local}, the address that routes to {address}")
 
 
 def rank_command(command, python=sys.executable):

@@ -26,10 +26,10 @@ import sys
 import threading
 
 from ...errors import TrainingError
-from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, rank_exits, spark_job_error
-from ..rank.progress import EPOCH_MARKER, format_epoch
 from ...quiet_tensorflow import NOISE
-from ..rank.worker import ERROR_MARKER, JOB_MARKER, RANK_MARKER, train
+from ..messages import EPOCH_MARKER, ERROR_MARKER, JOB_MARKER, RANK_MARKER, format_epoch
+from ..rank.worker import train
+from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, rank_exits, spark_job_error
 
 _PEER_LOST = re.compile(r"Horovod has been shut down|Connection closed by peer|Connection reset by peer")
 # A process killed by one of these was ended from outside (or by the out-of-memory killer); a relaunch may

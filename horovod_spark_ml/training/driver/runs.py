@@ -1,9 +1,9 @@
 """A fit's run: its id and folder, a fresh start or a resumption, relaunches after a lost rank, the result.
 
 Every fit is a run with a ``runId`` (the param, or a new one) and a folder,
-``<storePath>/runs/<runId>``: ``run.json`` (the estimator, its params and the
-row count it started with), the newest checkpoint (:mod:`.checkpoints`) and,
-once finished, ``model.keras`` and ``result.json``. Generated ids are unique
+``<storePath>/runs/<runId>`` (:mod:`..run_folder`): ``run.json`` (the
+estimator, its params and the row count it started with), the newest
+checkpoint and, once finished, ``model.keras`` and ``result.json``. Generated ids are unique
 (time and a random part), so concurrent fits into one storePath never share a
 folder.
 
@@ -31,7 +31,7 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from ...errors import InputError, TrainingError
-from ..rank.checkpoints import latest_checkpoint, read_json, read_result, write_json
+from ..run_folder import latest_checkpoint, read_json, read_result, write_json
 from .launcher import run_training
 from .run_cleanup import RUNS
 from .run_lock import RunLock

@@ -38,7 +38,6 @@ Example (what the first warm rank's command starts, in a session of its own)::
     $ python -m horovod_spark_ml.training.executor.rank_server /tmp/hsm-ranks-0/<daemon pid>-<key>.sock <daemon pid>
 """
 import fcntl
-import json
 import os
 import select
 import shutil
@@ -49,6 +48,7 @@ import sys
 import threading
 import time
 
+from .rank_channel import exit_code, receive, run_rank, send
 from .rank_folder import empty, remove_stale, same_user
 
 _REQUEST_SECONDS = 10  # a command that connects must send its request within this
@@ -322,54 +322,6 @@ def _become_rank(connection, fds, request, report):
         os.dup2(null, target)
     os.write(report, struct.pack("!i", code))
     os._exit(code)
-
-
-# -- what the rank's command (warm_ranks) uses too ----------------------------------------------------------
-def exit_code(run):
-    """Run ``run()`` as all that this process does: its exit code (``SystemExit``'s, or 1 for any other error,
-    whose traceback is printed), with its output flushed."""
-    code = 1
-    try:
-        code = run() or 0
-    except SystemExit as e:
-        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:
-        import traceback
-        traceback.print_exc()
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    return code
-
-
-def run_rank(args):
-    """Run the rank in this process, as Horovod's ``gloo_exec_fn`` would with the command's arguments."""
-    from horovod.runner.common.util import codec
-    from horovod.spark.task import gloo_exec_fn
-    gloo_exec_fn.main(codec.loads_base64(args[0]), codec.loads_base64(args[1]))
-
-
-def send(connection, document):
-    """Send one JSON document, its length first."""
-    data = json.dumps(document).encode()
-    connection.sendall(struct.pack("!I", len(data)) + data)
-
-
-def receive(connection):
-    """The next JSON document :func:`send` sent; ``EOFError`` if the other end went away first."""
-    size = struct.unpack("!I", _exactly(connection, 4))[0]
-    return json.loads(_exactly(connection, size))
-
-
-def _exactly(connection, size):
-    data = b""
-    while len(data) < size:
-        chunk = connection.recv(size - len(data))
-        if not chunk:
-            raise EOFError("the other end went away")
-        data += chunk
-    return data
 
 
 if __name__ == "__main__":

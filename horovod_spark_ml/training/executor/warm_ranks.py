@@ -42,7 +42,7 @@ import threading
 import time
 
 from .rank_folder import same_user, server_folder
-from .rank_server import exit_code, receive, run_rank, send
+from .rank_channel import exit_code, receive, run_rank, send
 
 COLD = "horovod.spark.task.gloo_exec_fn"
 WARM = "horovod_spark_ml.training.executor.warm_ranks"

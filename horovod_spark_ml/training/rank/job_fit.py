@@ -151,7 +151,7 @@ def _read(job, rank, size, corrupt):
 def _write_result(job, model, checkpointer):
     """Store the trained model (plain: without the averaging optimizer, whose class exists only here) and history."""
     from ...keras_bytes import model_from_bytes, model_to_bytes
-    from .checkpoints import write_result
+    from ..run_folder import write_result
     plain = model_from_bytes(job.model_bytes, modules=job.custom_modules)
     plain.set_weights(model.get_weights())
     write_result(job.run_url, model_to_bytes(plain), {"epochs": len(checkpointer.epoch_seconds),

@@ -4,18 +4,16 @@ Example::
 
     >>> model.fit(data, epochs=20, callbacks=[checkpointer, ProgressPrinter(checkpointer, 20)])   # in rank 0
     HSM-EPOCH {"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102}
-    >>> format_epoch({"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "accuracy": 0.9102})
-    'epoch 3/20  loss 0.3121  accuracy 0.9102  (1.2 s)'
-    >>> format_epoch({"epoch": 3, "epochs": 20, "seconds": 1.2, "loss": 0.3121, "job": "param map 2 of 4"})
-    'param map 2 of 4: epoch 3/20  loss 0.3121  (1.2 s)'
+
+(the driver shows it with :func:`..messages.format_epoch`.)
 """
 import json
 import sys
 
 import keras
 
-EPOCH_MARKER = "HSM-EPOCH "
-_COUNTS = {"corrupt_images"}  # logged counts, printed as integers
+from ..messages import EPOCH_MARKER
+
 
 
 class ProgressPrinter(keras.callbacks.Callback):
@@ -39,12 +37,3 @@ def _say(line):
     """The whole line in one write, so that other output of the rank (a callback's, a layer's) does not cut into it."""
     sys.stdout.write(line)
     sys.stdout.flush()
-
-
-def format_epoch(record):
-    """One progress line, e.g. ``epoch 3/20  loss 0.3121  accuracy 0.9102  val_loss 0.35  (1.2 s)``."""
-    skip = {"epoch", "epochs", "seconds", "job"}
-    values = "  ".join(f"{k} {int(v)}" if k in _COUNTS else f"{k} {v:.4f}" for k, v in record.items()
-                       if k not in skip)
-    job = f"{record['job']}: " if "job" in record else ""
-    return f"{job}epoch {record['epoch']}/{record['epochs']}  {values}  ({record['seconds']:.1f} s)"

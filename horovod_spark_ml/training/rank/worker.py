@@ -1,6 +1,6 @@
 """What every Horovod rank runs: for each job in turn, load the model, train on its shard, store the result.
 
-The driver sends a list of :class:`TrainingJob` (plain data and the model as
+The driver sends a list of :class:`..messages.TrainingJob` (plain data and the model as
 ``.keras`` bytes): one for a fit, one per param map for ``fitMultiple``. Each
 rank starts reading its shard of the staged data, then imports TensorFlow
 meanwhile, pins its device and starts joining Horovod, once. Then for each job
@@ -27,44 +27,13 @@ import json
 import os
 import sys
 import traceback
-from dataclasses import dataclass
 
+from ..messages import ERROR_MARKER, JOB_MARKER, RANK_MARKER
+from ..network import address_towards
 from .job_fit import build_state, train_alone, train_together
 
-ERROR_MARKER = "HSM-ERROR "
-RANK_MARKER = "HSM-RANK "
-JOB_MARKER = "HSM-JOB "
 warmed_up = False  # whether this rank did its first TensorFlow work before its command came (:func:`warm_up`)
 _LEAVE_SECONDS = 30  # the most a failing rank waits for its join to finish (the others' launch ends it sooner)
-
-
-@dataclass
-class TrainingJob:
-    """Everything a rank needs to train, as plain data."""
-    model_bytes: bytes
-    loss: object
-    metrics: list
-    optimizer: object
-    learning_rate: float
-    batch_size: int
-    epochs: int
-    early_stopping_patience: int
-    seed: int
-    train_urls: list
-    train_rows: int
-    inputs: list   # layout.Field for each model input, from the staged columns
-    targets: list  # layout.Field for each model output's target
-    val_urls: list = None
-    val_rows: int = 0
-    custom_modules: list = ()
-    loss_weights: object = None  # a dict by output name, for multi-output models
-    input_spec: object = None  # an image_decoding.ImageSpec for image columns; None for numeric features
-    run_url: str = None  # the run's folder, where rank 0 writes a checkpoint after every epoch
-    resume: object = None  # the checkpoints.Checkpoint to start from, or None for a fresh start
-    log_dir: str = ""  # where rank 0 writes TensorBoard event files ("" for none)
-    weight: str = None  # the staged column of per-row sample weights (weightCol), or None
-    label: str = None  # which of several jobs in one launch this is, e.g. "param map 2 of 4 (learningRate=0.01)"
-    reader_backend: str = "arrow"  # how a shard that is not held in memory is read: "arrow" or "petastorm"
 
 
 def warm_up(local_size, wanted=lambda: False):
@@ -156,7 +125,6 @@ def announce():
     """
     import socket
     from .devices import show_only_spark_gpus
-    from ..driver.horovod_spark_patches import address_towards
     gpus = show_only_spark_gpus()
     driver = os.environ.get("HOROVOD_GLOO_RENDEZVOUS_ADDR")
     host = socket.gethostname() + (f" ({address_towards(driver)})" if driver else "")

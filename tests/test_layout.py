@@ -1,0 +1,91 @@
+"""The code's shape: each process's modules in their folder, no import circle, no module over 400 lines, and
+every module name written as a string imports."""
+import ast
+import importlib
+import pathlib
+
+import pytest
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "horovod_spark_ml"
+# What rank/ may import of the package besides rank/ itself: the modules the driver and the ranks share.
+SHARED_WITH_RANKS = ("horovod_spark_ml.training.messages", "horovod_spark_ml.training.run_folder",
+                     "horovod_spark_ml.training.network", "horovod_spark_ml.data.", "horovod_spark_ml.keras_bytes",
+                     "horovod_spark_ml.errors", "horovod_spark_ml.quiet_tensorflow")
+
+
+def _modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "horovod_build" in path.parts:
+            continue
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        yield (".".join(parts[:-1]) if parts[-1] == "__init__" else ".".join(parts)), path
+
+
+MODULES = dict(_modules())
+
+
+def _imports(module, path):
+    """The package's modules that ``module`` imports, at its top or inside its functions."""
+    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES)
+    return {name for name in found if name in MODULES and name != module}
+
+
+GRAPH = {module: _imports(module, path) for module, path in MODULES.items()}
+
+
+def test_the_ranks_code_imports_only_itself_and_what_it_shares_with_the_driver():
+    rank = "horovod_spark_ml.training.rank"
+    wrong = {module: sorted(name for name in imported if not name.startswith(rank) and name != "horovod_spark_ml"
+                            and not name.startswith(SHARED_WITH_RANKS))
+             for module, imported in GRAPH.items() if module.startswith(rank)}
+    assert {module: names for module, names in wrong.items() if names} == {}
+
+
+def test_no_import_circle_anywhere_in_the_package():
+    circles, state = [], {}
+
+    def visit(module, trail):
+        state[module] = "open"
+        for name in sorted(GRAPH[module]):
+            if state.get(name) == "open":
+                circles.append(trail[trail.index(name):] + [name])
+            elif name not in state:
+                visit(name, trail + [name])
+        state[module] = "done"
+
+    for module in sorted(GRAPH):
+        if module not in state:
+            visit(module, [module])
+    assert circles == []
+
+
+def test_no_module_is_over_400_lines():
+    assert {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 400} == {}
+
+
+def test_every_module_name_written_as_a_string_imports():
+    from horovod_spark_ml.moved_modules import MOVED, PACKAGE as ROOT
+    from horovod_spark_ml.training.driver import horovod_spark_patches
+    from horovod_spark_ml.training.executor import rank_server, warm_ranks
+    names = [*rank_server._PRELOAD, *warm_ranks._TASK_MODULES, warm_ranks.WARM, warm_ranks.SERVER,
+             warm_ranks.COLD.rpartition(".")[0], *(f"{ROOT}.{new}" for new in MOVED.values())]
+    assert horovod_spark_patches.EXECUTOR_PYTHON  # the one placeholder that is not a module
+    for name in names:
+        importlib.import_module(name)
+    assert importlib.import_module("horovod_spark_ml.worker").train.__module__ == "horovod_spark_ml.training.rank.worker"
+
+
+@pytest.mark.parametrize("folder", ["driver", "executor", "rank"])
+def test_each_process_folder_says_what_runs_there(folder):
+    assert importlib.import_module(f"horovod_spark_ml.training.{folder}").__doc__
