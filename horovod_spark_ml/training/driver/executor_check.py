@@ -48,12 +48,12 @@ def check_executors(spark, num_proc, store_url=None, modules=()):
 
     ``modules`` are what this fit's ranks import beyond :data:`REQUIRED_MODULES` (Petastorm, where selected).
     """
-    check_task_slots(spark.sparkContext, num_proc)  # first: a check of more tasks than slots would run in turns
     modules = REQUIRED_MODULES + tuple(m for m in modules if m not in REQUIRED_MODULES)
     key = (_executors_now(spark), num_proc, store_url, modules)
     checked, executors = _passed.get(key, (None, None))
     if checked is not None and time.monotonic() - checked < RECHECK_SECONDS:
-        return executors
+        return executors  # the slots too were enough for these executors
+    check_task_slots(spark.sparkContext, num_proc)  # before the probe, whose tasks would run in turns
     executors = _check(spark, num_proc, store_url, modules)
     _passed[key] = (time.monotonic(), executors)
     return executors
