@@ -38,7 +38,7 @@ __version__ = "0.1.0"
 def __getattr__(name):
     if name not in _MODULES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    if _MODULES[name] not in ("errors", "stack", "training.driver.run_cleanup"):  # every other module loads Keras, and so TensorFlow
+    if _MODULES[name] not in ("errors", "stack", "training.driver.run_cleanup"):  # the others load Keras, and TF
         from .quiet_tensorflow import import_tensorflow
         from .stack import FRAMEWORKS, check_stack
         check_stack(FRAMEWORKS)  # what is missing, and how to install it, before an ImportError from deep inside

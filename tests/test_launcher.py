@@ -23,7 +23,8 @@ def test_a_run_returns_as_soon_as_its_ranks_end(spark):
 
 
 def test_what_ranks_and_executors_import_first_loads_no_tensorflow():  # so a rank reads while it loads
-    code = ("import sys, horovod_spark_ml.training.rank.worker, horovod_spark_ml.training.rank.reader, horovod_spark_ml.data.layout, "
+    code = ("import sys, horovod_spark_ml.training.rank.worker, horovod_spark_ml.training.rank.reader, "
+            "horovod_spark_ml.data.layout, "
             "horovod_spark_ml.training.driver.horovod_spark_patches; "
             "print(sorted({'tensorflow', 'keras', 'pyspark', 'petastorm'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

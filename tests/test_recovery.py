@@ -11,7 +11,7 @@ import pytest
 from failing_layer import DieOnRank, FailOnRank
 from horovod_spark_ml import InputError, KerasEstimator, MLPClassifier, TrainingError
 from horovod_spark_ml.training.run_folder import latest_checkpoint
-from horovod_spark_ml.training.driver.runs import RUNS
+from horovod_spark_ml.training.run_folder import RUNS
 
 EPOCHS = 6
 

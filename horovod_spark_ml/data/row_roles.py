@@ -59,7 +59,8 @@ def check_row_roles(df, *, weight_col, indicator_col, num_proc):
                        F.sum(flag.cast("long")).alias("val_rows"), F.count(F.lit(1)).alias("rows")]
     found = df.agg(*aggregates).first().asDict()
     if weight_col:
-        for key, what in (("null_weights", "null"), ("nan_weights", "NaN"), ("infinite_weights", "infinite (or beyond float32's 3.4e38)"),
+        for key, what in (("null_weights", "null"), ("nan_weights", "NaN"),
+                          ("infinite_weights", "infinite (or beyond float32's 3.4e38)"),
                           ("negative_weights", "negative")):
             if found[key]:
                 raise InputError(f"weightCol '{weight_col}' has {found[key]} {what} values; weights must be "

@@ -31,7 +31,7 @@ from pyspark.sql import functions as F
 from ..errors import InputError
 from ..private_folder import private_folder
 from .plan_memo import PlanMemo
-from .store import open_filesystem, resolve_store
+from .store import local_path, open_filesystem, resolve_store
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def prepare_store(store_path, private=False):
     store = resolve_store(store_path)
     if private and store.is_local:
         try:
-            private_folder(store.read_url[len("file://"):])
+            private_folder(local_path(store.read_url))
         except PermissionError as e:
             raise InputError(f"the default storePath {e}; set storePath to a folder of your own") from None
     try:

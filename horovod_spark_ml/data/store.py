@@ -91,6 +91,16 @@ def local_or_url(path):
     return path
 
 
+def local_path(url):
+    """The path of a ``file://`` URL (as :class:`Store` names local folders), or ``None`` for any other URL.
+
+    >>> local_path("file:///mnt/my#store/runs"), local_path("s3://bucket/x")
+    ('/mnt/my#store/runs', None)
+    """
+    parsed = _parts(url)
+    return parsed.path if parsed.scheme == "file" else None
+
+
 @dataclass(frozen=True)
 class _Parts:
     scheme: str  # lower case; "" for a path

@@ -109,7 +109,8 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         columns = self._staged_columns(dataset, features, label_cols, info) + roles.staged_columns(
             self._optional(self.weightCol), self._optional(self.validationIndicatorCol))
         return FitPlan(estimator=self, num_proc=num_proc, info=info, features=features, roles=roles,
-                       store=prepare_store(self.getStorePath(), private=not self.isSet(self.storePath)), rows=features.usable_rows(dataset), columns=columns)
+                       store=prepare_store(self.getStorePath(), private=not self.isSet(self.storePath)),
+                       rows=features.usable_rows(dataset), columns=columns)
 
     def _build(self, plan, dataset):
         """Build the Keras model to train (seeded, so its initial weights are reproducible; or the same model,
@@ -187,7 +188,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         return json.loads(json.dumps(params, default=str))
 
     def _run_description(self, info, keras_model, params):
-        """What a run started with, to check a resumption against (see :mod:`.runs`)."""
+        """What a run started with, to check a resumption against (see :mod:`..training.driver.runs`)."""
         return {"estimator": f"{type(self).__module__}.{type(self).__name__}", "params": params,
                 "rows": info.rows, "weights": [list(map(int, w.shape)) for w in keras_model.weights]}
 

@@ -9,7 +9,7 @@ order, for all the plans:
    that check the same columns share one Spark job (see :mod:`..data.schema`);
 2. the executors are checked once per ``numProc`` and store;
 3. each plan's Keras model is built (seeded) and its run opened (a given runId
-   is locked until the fit ends: :mod:`..training.run_lock`);
+   is locked until the fit ends: :mod:`..training.driver.run_lock`);
 4. the data is staged once for all the plans that would stage the same rows
    and columns;
 5. the plans with the same ``numProc`` are trained in one Horovod launch, each

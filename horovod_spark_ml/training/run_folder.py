@@ -27,7 +27,14 @@ from dataclasses import dataclass
 
 from ..data.store import open_filesystem
 
+RUNS = "runs"  # under storePath: one folder per run
+RESULT = "result.json"
 STATE = "state.json"
+
+
+def run_folder_url(store, run_id):
+    """The folder of run ``run_id`` in ``store`` (a :class:`..data.store.Store`), as the driver and ranks read it."""
+    return f"{store.read_url}/{RUNS}/{run_id}"
 
 
 @dataclass(frozen=True)
@@ -58,12 +65,12 @@ def latest_checkpoint(run_url):
 def write_result(run_url, model_bytes, result):
     """Store a finished run's trained model and ``result`` (history, epoch seconds); ``result.json`` last."""
     write_bytes(f"{run_url}/model.keras", model_bytes)
-    write_json(f"{run_url}/result.json", result)
+    write_json(f"{run_url}/{RESULT}", result)
 
 
 def read_result(run_url):
     """A finished run's ``{"model": bytes, "history": ..., "epoch_seconds": ...}``, or ``None`` if unfinished."""
-    result = read_json(f"{run_url}/result.json")
+    result = read_json(f"{run_url}/{RESULT}")
     return None if result is None else {"model": read_bytes(f"{run_url}/model.keras"), **result}
 
 

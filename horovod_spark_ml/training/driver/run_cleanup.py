@@ -22,9 +22,8 @@ Example::
 import time
 
 from ...data.store import open_filesystem, resolve_store
+from ..run_folder import RESULT, RUNS, run_folder_url
 from .run_lock import LOCK, held_lock
-
-RUNS = "runs"
 
 
 def delete_runs(storePath, olderThanDays=7.0, unfinished=False):
@@ -34,8 +33,8 @@ def delete_runs(storePath, olderThanDays=7.0, unfinished=False):
     afterwards). A run that a fit trains now (its lock held) is kept.
     """
     import pyarrow.fs
-    root = f"{resolve_store(storePath).read_url}/{RUNS}"
-    fs, path = open_filesystem(root)
+    store = resolve_store(storePath)
+    fs, path = open_filesystem(f"{store.read_url}/{RUNS}")
     cutoff = time.time() - olderThanDays * 86400
     deleted = []
     for run in sorted(fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True)), key=lambda i: i.path):
@@ -43,9 +42,9 @@ def delete_runs(storePath, olderThanDays=7.0, unfinished=False):
             continue
         entries = {info.base_name: info for info in fs.get_file_info(pyarrow.fs.FileSelector(run.path))}
         changed = max([run.mtime.timestamp()] + [info.mtime.timestamp() for info in entries.values() if info.mtime])
-        if changed > cutoff or ("result.json" not in entries and not unfinished):
+        if changed > cutoff or (RESULT not in entries and not unfinished):
             continue
-        if LOCK in entries and held_lock(f"{root}/{run.base_name}/{LOCK}"):
+        if LOCK in entries and held_lock(f"{run_folder_url(store, run.base_name)}/{LOCK}"):
             continue
         fs.delete_dir(run.path)
         deleted.append(run.base_name)

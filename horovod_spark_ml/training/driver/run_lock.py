@@ -22,8 +22,9 @@ import threading
 import time
 import uuid
 
-from ...data.store import open_filesystem
+from ...data.store import local_path, open_filesystem
 from ...errors import InputError
+from ..run_folder import read_json, write_json
 
 LOCK = "lock.json"
 RENEW_SECONDS = 30
@@ -67,7 +68,7 @@ class RunLock:
             held = _read(self.url)
             if held is None or held.get("token") != self.token:
                 return  # taken over after all (this driver stalled for minutes): nothing to renew
-            _write(self.url, {**held, "renewed": time.time()})
+            write_json(self.url, {**held, "renewed": time.time()})
 
 
 def held_lock(url):
@@ -88,14 +89,10 @@ def _stale(held):
     return time.time() - held.get("renewed", 0) > STALE_SECONDS
 
 
-def _local_path(url):
-    return url[len("file://"):] if url.startswith("file://") else None
-
-
 def _create(url, holder):
     """Write ``holder`` at ``url`` if no lock is there; whether it is now this fit's."""
     data = json.dumps(holder).encode()
-    path = _local_path(url)
+    path = local_path(url)
     if path is not None:  # a local or mounted folder: an exclusive create
         os.makedirs(os.path.dirname(path), exist_ok=True)
         try:
@@ -107,28 +104,17 @@ def _create(url, holder):
         return True
     if _read(url) is not None:
         return False
-    _write(url, holder)
+    write_json(url, holder)
     time.sleep(1)  # another writer's lock, written meanwhile, has replaced this one by now
     held = _read(url)
     return held is not None and held.get("token") == holder["token"]
 
 
 def _read(url):
-    fs, path = open_filesystem(url)
     try:
-        with fs.open_input_stream(path) as f:
-            return json.loads(f.read())
-    except (FileNotFoundError, ValueError):
-        return None  # gone, or caught half-written: looked at again by the caller
-
-
-def _write(url, holder):
-    fs, path = open_filesystem(url)
-    fs.create_dir(path.rpartition("/")[0], recursive=True)
-    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    with fs.open_output_stream(temporary) as f:
-        f.write(json.dumps(holder).encode())
-    fs.move(temporary, path)
+        return read_json(url)
+    except ValueError:
+        return None  # caught half-written, just after an exclusive create: looked at again by the caller
 
 
 def _remove(url, token):

@@ -31,9 +31,8 @@ import uuid
 from dataclasses import dataclass, field, replace
 
 from ...errors import InputError, TrainingError
-from ..run_folder import latest_checkpoint, read_json, read_result, write_json
+from ..run_folder import RESULT, latest_checkpoint, read_json, read_result, run_folder_url, write_json
 from .launcher import run_training
-from .run_cleanup import RUNS
 from .run_lock import RunLock
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the whole id (fullmatch: no newline after it)
@@ -71,15 +70,13 @@ def open_run(store, run_id, description):
     ``description`` is plain JSON: ``{"estimator": ..., "params": {...}, "rows": ...}``. A given ``run_id``
     is locked until the run is closed: two fits never train one run at once.
     """
-    lock = None
-    if run_id is None:
-        run_id = new_run_id()  # unique: no other fit can name it
-    elif not _ID.fullmatch(run_id):
+    if run_id is not None and not _ID.fullmatch(run_id):
         raise InputError(f"runId '{run_id}' is invalid: use letters, digits, '.', '_' and '-' (at most 128, "
                          "starting with a letter or digit); it names a folder under storePath")
-    else:
-        lock = RunLock.take(f"{store.read_url}/{RUNS}/{run_id}", run_id)
-    run = Run(run_id, f"{store.read_url}/{RUNS}/{run_id}", lock)
+    given = run_id is not None
+    run_id = run_id if given else new_run_id()  # a new id is unique: no other fit can name it
+    url = run_folder_url(store, run_id)
+    run = Run(run_id, url, RunLock.take(url, run_id) if given else None)
     try:
         started = read_json(f"{run.url}/run.json")
         if started is None:
@@ -152,7 +149,7 @@ def _progress(run, job):
     epochs, and the relaunch resumes from the checkpoint to write the new one.
     """
     checkpoint = latest_checkpoint(run.url)
-    result = read_json(f"{run.url}/result.json")
+    result = read_json(f"{run.url}/{RESULT}")
     finished = result is not None and (checkpoint is None or (
         _epochs_of(result) == checkpoint.epoch and (checkpoint.state.get("stopped") or checkpoint.epoch >= job.epochs)))
     return finished, checkpoint

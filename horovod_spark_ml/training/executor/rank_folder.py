@@ -50,12 +50,17 @@ def remove_stale(folder):
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue
-                shutil.rmtree(f"{folder}/{base}.sock.tmp", ignore_errors=True)
-                for leftover in (f"{base}.sock", f"{base}.sock.log", name):
-                    try:
-                        os.unlink(f"{folder}/{leftover}")
-                    except FileNotFoundError:
-                        pass
+                remove_server_files(f"{folder}/{base}.sock")
+
+
+def remove_server_files(path):
+    """Remove the files of the server whose socket is ``path``: the socket, its lock, log and temporary folder."""
+    shutil.rmtree(f"{path}.tmp", ignore_errors=True)
+    for leftover in (path, f"{path}.lock", f"{path}.log"):
+        try:
+            os.unlink(leftover)
+        except FileNotFoundError:
+            pass
 
 
 def empty(folder):

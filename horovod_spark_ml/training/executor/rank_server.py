@@ -40,7 +40,6 @@ Example (what the first warm rank's command starts, in a session of its own)::
 import fcntl
 import os
 import select
-import shutil
 import signal
 import socket
 import struct
@@ -49,7 +48,7 @@ import threading
 import time
 
 from .rank_channel import exit_code, receive, run_rank, send
-from .rank_folder import empty, remove_stale, same_user
+from .rank_folder import empty, remove_server_files, remove_stale, same_user
 
 _REQUEST_SECONDS = 10  # a command that connects must send its request within this
 # What the server imports, so that a forked rank does not.
@@ -111,17 +110,12 @@ def serve(path, owner):
                 ready.close()
                 if not keepers:  # the last rank: the executor is idle
                     empty(temporary)
-                    if ended.isdigit() and _spares_wanted():
+                    if ended.isdigit():
                         _ready_spares(spares, int(ended), [listener, lock])
             while spares and time.monotonic() - spares[0][2] > spare_seconds:
                 spares.pop(0)[0].close()  # its keeper ends, and its rank
     finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-        for leftover in (path, f"{path}.lock", f"{path}.log"):  # a log stays only when the server failed to start
-            try:
-                os.unlink(leftover)
-            except FileNotFoundError:
-                pass
+        remove_server_files(path)  # its log too, which stays only when a server fails to start
 
 
 def _setting(name, default):
@@ -151,13 +145,12 @@ def _hand_over(connection, spares, held):
 
 
 def _ready_spares(spares, local_size, held):
-    """As many spare keepers as ``local_size`` (the ranks on this host in the last launch), each with a warm rank;
-    spares readied for another number of ranks end."""
+    """Spare keepers for a launch of ``local_size`` ranks on this host (:func:`_spares_wanted`), each with a warm
+    rank; spares readied for another number of ranks end."""
     for stale in [s for s in spares if s[1] != local_size]:
         spares.remove(stale)
         stale[0].close()
-    wanted = min(local_size, _setting("HSM_SPARE_RANKS", local_size))
-    while len(spares) < wanted:
+    while len(spares) < _spares_wanted(local_size):
         control, theirs = socket.socketpair()
         if os.fork() == 0:
             _in_keeper([control, *held, *(spare[0] for spare in spares)])
@@ -174,10 +167,13 @@ def _in_keeper(held):
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
-def _spares_wanted():
-    """Spare ranks are readied on hosts without NVIDIA's driver (a warm-up would choose a GPU before the rank knows
-    which is its own), unless ``HSM_SPARE_RANKS=0``."""
-    return os.environ.get("HSM_SPARE_RANKS") != "0" and not os.path.exists("/proc/driver/nvidia")
+def _spares_wanted(local_size):
+    """How many spare ranks to ready after a launch of ``local_size`` ranks on this host: as many, at most
+    ``HSM_SPARE_RANKS``; none on hosts with NVIDIA's driver (a warm-up would choose a GPU before the rank knows
+    which is its own)."""
+    if os.path.exists("/proc/driver/nvidia"):
+        return 0
+    return min(local_size, _setting("HSM_SPARE_RANKS", local_size))
 
 
 def _keep_spare(control, local_size):

@@ -7,7 +7,7 @@ meanwhile, pins its device and starts joining Horovod, once. Then for each job
 (:mod:`.job_fit`) it compiles the model with an averaging optimizer (the first
 while the rank joins), starts from rank 0's weights, trains on its shard and
 averages its metrics with the others; rank 0 prints progress and writes the
-trained model and history to the job's run folder (:mod:`.runs` reads them
+trained model and history to the job's run folder (:mod:`..driver.runs` reads them
 back). Jobs that
 train on the same staged data read it once; those that would see the same
 batches train in one step loop (:mod:`.together`). TensorFlow is imported only
@@ -38,7 +38,7 @@ _LEAVE_SECONDS = 30  # the most a failing rank waits for its join to finish (the
 
 def warm_up(local_size, wanted=lambda: False):
     """Do a rank's first TensorFlow, Keras and tf.data work, on a tiny model and dataset, pinned as one of
-    ``local_size`` ranks on this host. A spare rank (:mod:`.rank_server`) does it before its command comes; a
+    ``local_size`` ranks on this host. A spare rank (:mod:`..executor.rank_server`) does it before its command comes; a
     rank forked when its command comes does it on its job's model instead (0.1-0.2 s of its start).
 
     The model comes first (0.09 s here, saving a rank 0.05 s), then the
