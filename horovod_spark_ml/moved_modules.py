@@ -25,7 +25,7 @@ MOVED = {old: f"{group}.{old}" for group, olds in {
                    "architectures", "layers", "rbm"],
     "data": ["schema", "layout", "staging", "store", "image_files", "image_input", "image_decoding",
              "sequence_files", "sequence_input", "path_labels"],
-    "training.driver": ["launcher", "horovod_spark_patches"],
+    "training.driver": ["launcher"],
     "training.rank": ["worker", "reader", "horovod_keras", "devices", "progress"],
     "serving": ["inference"],
 }.items() for old in olds}

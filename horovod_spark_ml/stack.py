@@ -79,8 +79,8 @@ def stack_problems(modules):
             problems.append(f"{module} is not installed in {sys.executable}. {how}")
         elif not supports(supported, found):
             problems.append(f"{module} {found} is installed; horovod-spark-ml supports {module}{supported}. {how}")
-    if "horovod" in modules and not problems and not _horovod_has_tensorflow():
-        problems.append(f"Horovod {installed_version('horovod')} was built without TensorFlow. {BUILD_HOROVOD}")
+    if "horovod" in modules and not problems:
+        problems += horovod_build_problems()
     return problems
 
 
@@ -102,6 +102,23 @@ def supports(supported, found):
         return Version(found) in SpecifierSet(supported)  # a local build, 0.28.1+db1, is 0.28.1
     except InvalidVersion:
         return True  # a version no one can compare (a source build's "unknown"): let it run
+
+
+def horovod_build_problems():
+    """What the installed Horovod's build lacks for this package: its TensorFlow extension, loading with the
+    installed TensorFlow, and Gloo, which the ranks are launched with (imports TensorFlow)."""
+    found = installed_version("horovod")
+    if not _horovod_has_tensorflow():
+        return [f"Horovod {found} was built without TensorFlow. {BUILD_HOROVOD}"]
+    try:
+        import horovod.tensorflow as hvd
+    except Exception as e:  # noqa: BLE001 -- built against another TensorFlow: an undefined symbol, most often
+        return [f"Horovod {found}'s TensorFlow extension does not load with TensorFlow "
+                f"{installed_version('tensorflow')} ({type(e).__name__}: {e}). {BUILD_HOROVOD}"]
+    if not hvd.gloo_built():
+        return [f"Horovod {found} was built without Gloo, which horovod-spark-ml launches its ranks over. "
+                f"{BUILD_HOROVOD}"]
+    return []
 
 
 def _horovod_has_tensorflow():

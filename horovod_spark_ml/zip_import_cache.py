@@ -23,24 +23,36 @@ import os
 import sys
 import zipimport
 
-_EAGER = zipimport.zipimporter.__dict__.get("invalidate_caches")  # CPython's own: reads the whole directory
 _READ = {}  # archive path -> its file's stamp when its directory was last read
 
 
 def reread_changed_zips():
-    """Make zip importers skip re-reading unchanged archives, in this process (a no-op outside 3.10 and 3.11)."""
-    if _EAGER is not None and sys.version_info[:2] < (3, 12):
-        zipimport.zipimporter.invalidate_caches = _invalidate
+    """Make this process's zip importers skip re-reading unchanged archives (a no-op outside 3.10 and 3.11).
+
+    The path hook for zips becomes :class:`ZipImporter`, and the zip importers
+    already in ``sys.path_importer_cache`` are replaced by one each.
+    """
+    if sys.version_info[:2] not in ((3, 10), (3, 11)):
+        return
+    if ZipImporter not in sys.path_hooks:
+        sys.path_hooks.insert(0, ZipImporter)
+    for path, finder in list(sys.path_importer_cache.items()):
+        if type(finder) is zipimport.zipimporter:
+            sys.path_importer_cache[path] = ZipImporter(path)
 
 
-def _invalidate(importer):
-    stamp = _stamp(importer.archive)
-    directory = zipimport._zip_directory_cache.get(importer.archive)
-    if stamp is None or directory is None or _READ.get(importer.archive) != stamp:
-        _EAGER(importer)
-        _READ[importer.archive] = stamp
-    else:
-        importer._files = directory  # as read for another importer of the same archive since it last changed
+class ZipImporter(zipimport.zipimporter):
+    """A zip importer whose ``invalidate_caches`` reads its archive's directory again only when the file changed
+    (size, modification time or inode), once for all the importers of the archive."""
+
+    def invalidate_caches(self):
+        stamp = _stamp(self.archive)
+        directory = zipimport._zip_directory_cache.get(self.archive)
+        if stamp is None or directory is None or _READ.get(self.archive) != stamp:
+            super().invalidate_caches()
+            _READ[self.archive] = stamp
+        else:
+            self._files = directory  # as read for another importer of the same archive since it last changed
 
 
 def _stamp(path):

@@ -128,6 +128,15 @@ def test_a_missing_or_unsupported_framework_is_named_with_how_to_install_it(monk
         stack.check_stack(("horovod", "no_such_framework"))
 
 
+def test_the_installed_horovod_build_loads_with_tensorflow_and_has_gloo_and_a_build_without_is_named(monkeypatch):
+    import horovod.tensorflow as hvd
+    assert stack.horovod_build_problems() == []
+    monkeypatch.setattr(hvd, "gloo_built", lambda: False)  # a Horovod built for MPI only: none here to install
+    assert stack.horovod_build_problems() == [
+        f"Horovod {stack.installed_version('horovod')} was built without Gloo, which horovod-spark-ml launches its "
+        f"ranks over. {stack.BUILD_HOROVOD}"]
+
+
 @pytest.mark.parametrize("keras_version, cves", [
     ("3.5.0", ["CVE-2025-1550", "CVE-2025-9906", "CVE-2026-1462"]),  # Databricks 15.4's job and 17.3
     ("3.9.0", ["CVE-2025-9906", "CVE-2026-1462"]), ("3.12.0", ["CVE-2026-1462"]), ("3.14.0", []),

@@ -1,32 +1,103 @@
-"""The launch around ``horovod.spark.run``: ranks start on their data at once, and a run ends when they do."""
-import socketserver
+"""The launch of the ranks (:mod:`horovod_spark_ml.training.driver.horovod_launch`): ranks start on their data at
+once, their output comes as it is written, a launch ends when they do, and Horovod itself is left as it was."""
+import io
 import subprocess
 import sys
 import time
 
-import horovod.spark
 import pytest
 
-from horovod_spark_ml.training.driver.horovod_spark_patches import patched_horovod_spark
+from horovod_spark_ml.training.driver.horovod_launch import LaunchFailed, launch_ranks
+
+WARM = {"HSM_WARM_RANKS": "1"}
 
 
-def test_a_run_returns_as_soon_as_its_ranks_end(spark):
+def test_a_launch_returns_as_soon_as_its_ranks_end(spark):
     def finish_after_horovods_minimum_task_lifetime():  # nested: pickled by value, so the rank imports no TensorFlow
-        time.sleep(3.2)  # a task's service stays up at least 3 s after its command starts
+        time.sleep(3.2)  # Horovod's own task stayed up at least 3 s after its command started
         return time.time()
 
-    with patched_horovod_spark():
-        ended, = horovod.spark.run(finish_after_horovods_minimum_task_lifetime, num_proc=1, verbose=0)
-    # 0.37-0.41 s here: the rank's process exit and Spark's job end. Horovod's own
-    # waits added 1.0-1.5 s to that, and 3 s more before the lifetime clock was mended.
+    ended, = launch_ranks(finish_after_horovods_minimum_task_lifetime, (), 1)
+    # 0.37-0.41 s here with Horovod's launcher mended: the rank's process exit and Spark's job end.
+    # Horovod's own waits added 1.0-1.5 s to that, and 3 s more before its lifetime clock was mended.
     assert time.time() - ended < 0.9
+
+
+def test_each_ranks_lines_come_prefixed_with_its_rank_and_complete_before_its_exit_is_reported(spark):
+    def say_and_fail():  # nested: pickled by value
+        import os
+        import sys
+        rank = os.environ["HOROVOD_RANK"]
+        print(f"rank {rank} here", flush=True)
+        print("".join(f"{rank}" for _ in range(100_000)), file=sys.stderr)  # one long line, left unflushed
+        sys.exit(3 if rank == "1" else 0)
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.raises(LaunchFailed, match="rank 1 exited with code 3") as failed:
+        launch_ranks(say_and_fail, (), 2, env=WARM, stdout=out, stderr=err)
+    assert sorted(out.getvalue().splitlines()) == ["[0]<stdout>:rank 0 here", "[1]<stdout>:rank 1 here"]
+    assert sorted(err.getvalue().splitlines()) == ["[0]<stderr>:" + "0" * 100_000, "[1]<stderr>:" + "1" * 100_000]
+    assert sorted((rank, code) for rank, code, _ in failed.value.exits) == [(0, 0), (1, 3)]
+
+
+def test_the_other_ranks_are_stopped_when_one_failed_and_they_go_on(spark, monkeypatch):
+    def fail_or_hang():  # nested: pickled by value
+        import os
+        import sys
+        import time
+        if os.environ["HOROVOD_RANK"] == "1":
+            sys.exit(5)
+        time.sleep(600)
+
+    from horovod_spark_ml.training.driver import horovod_launch
+    monkeypatch.setattr(horovod_launch, "PEER_SECONDS", 1)
+    started = time.monotonic()
+    with pytest.raises(LaunchFailed) as failed:
+        launch_ranks(fail_or_hang, (), 2, env=WARM)
+    assert time.monotonic() - started < 20
+    assert [(rank, code) for rank, code, _ in failed.value.exits] == [(1, 5), (0, 143)]  # 143: SIGTERM
+
+
+def test_a_users_own_horovod_spark_run_is_stock_horovods_before_and_after_a_launch(spark):
+    import socketserver
+    import zipimport
+    import horovod.runner.gloo_run
+    import horovod.runner.common.util.safe_shell_exec
+    import horovod.runner.common.service.task_service
+    import horovod.spark.gloo_run
+    import horovod.spark.runner
+    import horovod.spark.task.task_service
+    modules = (horovod.spark.runner, horovod.spark.gloo_run, horovod.runner.gloo_run, socketserver, zipimport,
+               horovod.runner.common.util.safe_shell_exec, horovod.runner.common.service.task_service,
+               horovod.spark.task.task_service)
+    classes = (socketserver.ThreadingTCPServer, socketserver.BaseServer, zipimport.zipimporter,
+               horovod.spark.task.task_service.SparkTaskService,
+               horovod.runner.common.service.task_service.BasicTaskService,
+               horovod.runner.common.service.task_service.BasicTaskClient)
+
+    def attributes():
+        return [dict(vars(thing)) for thing in modules + classes]
+
+    def rank_and_task_service():  # nested: pickled by value
+        import os
+        from horovod.spark.task.task_service import SparkTaskService
+        return int(os.environ["HOROVOD_RANK"]), SparkTaskService._run_command.__module__
+
+    before = attributes()
+    assert sorted(launch_ranks(rank_and_task_service, (), 2, env=WARM)) == [
+        (0, "horovod.spark.task.task_service"), (1, "horovod.spark.task.task_service")]
+    assert attributes() == before
+    # in the same executor workers, which ran the launch's tasks: Horovod's own, as it comes
+    import horovod.spark
+    assert sorted(horovod.spark.run(rank_and_task_service, num_proc=2, verbose=0)) == [
+        (0, "horovod.spark.task.task_service"), (1, "horovod.spark.task.task_service")]
 
 
 def test_what_ranks_and_executors_import_first_loads_no_tensorflow():  # so a rank reads while it loads
     code = ("import sys, horovod_spark_ml.training.rank.worker, horovod_spark_ml.training.rank.reader, "
-            "horovod_spark_ml.data.layout, "
-            "horovod_spark_ml.training.driver.horovod_spark_patches; "
-            "print(sorted({'tensorflow', 'keras', 'pyspark', 'petastorm'} & set(sys.modules)))")
+            "horovod_spark_ml.data.layout, horovod_spark_ml.training.driver.horovod_launch, "
+            "horovod_spark_ml.training.executor.rank_task; "
+            "print(sorted({'tensorflow', 'keras', 'petastorm'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
 
@@ -39,37 +110,11 @@ def test_a_rank_exits_promptly_after_tensorflow_was_imported():
     assert time.time() - float(done.stdout.split()[-1]) < 0.6
 
 
-def test_runs_that_overlap_in_threads_leave_horovod_as_it_was():
-    import horovod.runner.gloo_run as gloo_run
-    import horovod.spark.runner as runner
-    horovods = runner._make_mapper, gloo_run.register_shutdown_event
-    first, second = patched_horovod_spark(), patched_horovod_spark()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert runner._make_mapper is not horovods[0]  # the second run is still open
-    second.__exit__(None, None, None)
-    assert (runner._make_mapper, gloo_run.register_shutdown_event) == horovods
-    assert "serve_forever" not in vars(socketserver.ThreadingTCPServer)
-
-
-def test_a_rank_command_runs_this_hosts_python_over_the_interface_towards_the_driver():
-    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON, rank_command
-    command = ("env HOROVOD_RANK=0 HOROVOD_GLOO_RENDEZVOUS_ADDR=127.0.0.1 HOROVOD_GLOO_RENDEZVOUS_PORT=5 "
-               f"HOROVOD_GLOO_IFACE=eth9 NCCL_SOCKET_IFNAME=eth9 {EXECUTOR_PYTHON} -m horovod.spark.task.gloo_exec_fn a b")
-    rewritten = rank_command(command, python="/opt/env/bin/python")
-    assert "HOROVOD_GLOO_IFACE=lo " in rewritten and "NCCL_SOCKET_IFNAME=lo " in rewritten
-    assert rewritten.endswith("/opt/env/bin/python -m horovod_spark_ml.training.executor.warm_ranks a b")
-
-
-def test_only_a_plain_warm_rank_command_is_run_without_a_shell():
-    from horovod_spark_ml.training.executor.warm_ranks import WARM, _warm_command_parts
-    command = f"env HOROVOD_RANK=1 PATH='/a b' {sys.executable} -m {WARM} gAW= x/y+"
-    assert _warm_command_parts(command) == ({"HOROVOD_RANK": "1", "PATH": "/a b"}, ["gAW=", "x/y+"])
-    for shell_work in ("; rm x", " > out", " | tee", " $HOME", " `id`", " *", " && true"):
-        assert _warm_command_parts(command + shell_work) is None
-    assert _warm_command_parts(command.replace(sys.executable, "/other/python")) is None
-    assert _warm_command_parts(command.replace(WARM, "horovod.spark.task.gloo_exec_fn")) is None
+def test_a_rank_talks_over_its_hosts_interface_towards_the_rendezvous_address():
+    from horovod_spark_ml.training.executor.rank_process import gloo_interface
+    assert gloo_interface({"HOROVOD_GLOO_RENDEZVOUS_ADDR": "127.0.0.1"}) == {"HOROVOD_GLOO_IFACE": "lo",
+                                                                              "NCCL_SOCKET_IFNAME": "lo"}
+    assert gloo_interface({}) == {}
 
 
 def test_a_warm_ranks_command_is_a_fork_of_its_tasks_python_not_a_new_python(spark):
@@ -79,10 +124,7 @@ def test_a_warm_ranks_command_is_a_fork_of_its_tasks_python_not_a_new_python(spa
         with open(f"/proc/{command}/cmdline", "rb") as f:
             return f.read().replace(b"\0", b" ").decode(), sorted(map(int, os.listdir(f"/proc/{command}/fd")))
 
-    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
-    with patched_horovod_spark():
-        (line, files), = horovod.spark.run(command_line_and_files, num_proc=1, verbose=0,
-                                           executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
+    (line, files), = launch_ranks(command_line_and_files, (), 1, env=WARM)
     assert "pyspark.daemon" in line and "warm_ranks" not in line
     assert files == [0, 1, 2, 3]  # stdio, and its connection to the rank server: nothing of the Python worker's
 
@@ -92,20 +134,27 @@ def test_a_launch_gets_ranks_readied_when_the_last_ended_for_as_many_ranks_on_th
         from horovod_spark_ml.training.rank import worker
         return worker.warmed_up
 
-    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
-    launch = dict(verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
-    with patched_horovod_spark():
-        horovod.spark.run(warmed_up, num_proc=1, **launch)  # its end readies one spare rank
-        assert horovod.spark.run(warmed_up, num_proc=2, **launch) == [False, False]  # the spare was for 1
-        assert horovod.spark.run(warmed_up, num_proc=2, **launch) == [True, True]
+    launch_ranks(warmed_up, (), 1, env=WARM)  # its end readies one spare rank
+    assert launch_ranks(warmed_up, (), 2, env=WARM) == [False, False]  # the spare was for 1
+    assert launch_ranks(warmed_up, (), 2, env=WARM) == [True, True]
 
 
-def test_the_rendezvous_is_on_the_driver_interface_that_holds_spark_driver_host():
-    from horovod_spark_ml.training.driver.horovod_spark_patches import driver_interface
-    addresses = {"lo": [("127.0.0.1", 1)], "eth0": [("192.0.2.2", 1)], "br0": [("10.0.0.1", 1)]}
-    assert driver_interface(addresses, "10.0.0.1") == "br0"
-    assert driver_interface(addresses, "127.0.0.1") == "lo"
-    assert driver_interface(addresses, "203.0.113.9") == "eth0"  # not among them: the first one not loopback
+def test_the_rendezvous_is_on_the_driver_address_that_spark_driver_host_names():
+    from horovod_spark_ml.training.driver.horovod_launch import _rendezvous_address
+
+    class Context:  # what _rendezvous_address reads of a SparkContext and of the driver's service
+        def __init__(self, host):
+            self.host = host
+
+        def getConf(self):
+            return {"spark.driver.host": self.host}
+
+        def addresses(self):
+            return {"lo": [("127.0.0.1", 1)], "eth0": [("192.0.2.2", 1)], "br0": [("10.0.0.1", 1)]}
+
+    assert _rendezvous_address(Context("10.0.0.1"), Context(None)) == "10.0.0.1"
+    assert _rendezvous_address(Context("127.0.0.1"), Context(None)) == "127.0.0.1"
+    assert _rendezvous_address(Context("203.0.113.9"), Context(None)) == "192.0.2.2"  # not the driver's: first not lo
 
 
 def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_stderr_lines():
@@ -115,9 +164,7 @@ def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_
     output.write('[1]<stdout>:HSM-RANK {"rank": 1, "size": 2, "host": "w2 (10.0.0.12)", "pid": 7, '
                  '"python": "/env/bin/python", "gpus": [], "visible_gpus": null}\n')
     output.write("[1]<stderr>:E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory\n[1]<stderr>:out of memory\n")
-    error = RuntimeError("Horovod detected that one or more processes exited with non-zero status, thus causing "
-                         "the job to be terminated. The first process to do so was:\nProcess name: 1\nExit code: 137\n")
-    message = output.failure_message(error)
+    message, lost = output.failure(LaunchFailed("rank 1 exited with code 137", [(1, 137, 1.0), (0, 1, 2.0)]))
     assert message == ("Horovod rank 1 (on host w2 (10.0.0.12), pid 7, /env/bin/python) exited with code 137, "
                        "128 + SIGKILL (killed: by the out-of-memory killer, or by someone):\n  out of memory")
     assert "rank 1 of 2: host w2 (10.0.0.12), pid 7, /env/bin/python" in output.out.getvalue()
@@ -149,8 +196,8 @@ def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
     output = RankOutput(verbose=0, out=io.StringIO())
     output.write('[0]<stderr>:HSM-ERROR {"rank": 0, "error": "Horovod has been shut down."}\n')
     output.write('[1]<stderr>:HSM-ERROR {"rank": 1, "error": "ValueError: an image could not be decoded"}\n')
-    error = RuntimeError("The first process to do so was:\nProcess name: 0\nExit code: 1\n")
-    assert output.failure_message(error) == ("Horovod rank 1 failed during training:\n"
+    error = LaunchFailed("rank 0 exited with code 1", [(0, 1, 1.0), (1, 1, 2.0)])
+    assert output.failure(error)[0] == ("Horovod rank 1 failed during training:\n"
                                              "ValueError: an image could not be decoded")
 
 
@@ -164,7 +211,7 @@ def test_the_job_named_is_the_one_the_failing_rank_was_on_whichever_line_comes_f
     output.write(f"[0]<stdout>:{JOB_MARKER}map 1 together with map 2\n")
     output.write(f'[0]<stderr>:{ERROR_MARKER}{{"rank": 0, "job": "map 1 together with map 2", '
                  f'"error": "Horovod has been shut down."}}\n')
-    message, lost = output.failure(RuntimeError("Process name: 0\nExit code: 1\n"))
+    message, lost = output.failure(LaunchFailed("rank 0 exited with code 1", [(0, 1, 1.0), (1, 1, 2.0)]))
     assert (message, lost) == ("map 2: Horovod rank 1 failed during training:\nRuntimeError: bad layer", None)
     assert output.out.getvalue() == "map 1 together with map 2\n"
 
@@ -184,7 +231,8 @@ def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reas
         ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 1 in stage 3.0 failed 1 times, "
         "most recent failure: Lost task 1.0 in stage 3.0 (TID 7) (10.0.0.11 executor 0): ExecutorLostFailure "
         "(executor 0 exited caused by one of the running tasks) Reason: Command exited with code 137\n\tat x")
-    message, lost = output.failure(RuntimeError("Horovod detected that one or more processes exited"), spark_error)
+    message, lost = output.failure(LaunchFailed("rank 1 exited with code None", [(0, 1, 1.0), (1, None, 2.0)],
+                                                spark_error))
     assert message.startswith(f"Horovod training failed: {lost}; the other ranks then stopped:\n"
                               "Horovod rank 0 (on host w0 (10.0.0.10)")
     assert lost == ("rank 1 (on host w1 (10.0.0.11), pid 7, /env/python) ended without a word (Spark: "
@@ -201,8 +249,6 @@ def test_a_spark_job_that_horovod_cancelled_adds_no_spark_reason_to_the_lost_lin
 
 
 def _parent_and_exit_of_a_rank(warm):
-    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
-
     def parent_command():  # nested: pickled by value
         import os
         with open(f"/proc/{os.getppid()}/cmdline", "rb") as f:
@@ -213,20 +259,17 @@ def _parent_and_exit_of_a_rank(warm):
         import signal
         os.kill(os.getpid(), signal.SIGTERM)
 
-    launch = dict(num_proc=1, verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1" if warm else "0"})
-    with patched_horovod_spark():
-        parent, = horovod.spark.run(parent_command, **launch)
-        try:
-            horovod.spark.run(end_by_sigterm, **launch)
-        except RuntimeError as e:
-            return parent, str(e)
-    raise AssertionError("the rank that killed itself was not reported")
+    env = {"HSM_WARM_RANKS": "1" if warm else "0"}
+    parent, = launch_ranks(parent_command, (), 1, env=env)
+    with pytest.raises(LaunchFailed) as failed:
+        launch_ranks(end_by_sigterm, (), 1, env=env)
+    return parent, [code for _, code, _ in failed.value.exits]
 
 
 def test_ranks_are_forked_warm_and_end_with_their_own_exit_status(spark):
-    parent, error = _parent_and_exit_of_a_rank(warm=True)
+    parent, codes = _parent_and_exit_of_a_rank(warm=True)
     assert "-m horovod_spark_ml.training.executor.rank_server " in parent
-    assert "Exit code: 143" in error or "Exit code: -15" in error  # SIGTERM, as for a rank of its own
+    assert codes == [143]  # SIGTERM, as for a rank of its own
 
 
 def test_a_warm_rank_that_exits_with_a_code_ends_its_command_with_that_code(spark):
@@ -234,15 +277,14 @@ def test_a_warm_rank_that_exits_with_a_code_ends_its_command_with_that_code(spar
         import sys
         sys.exit(3)
 
-    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON
-    with patched_horovod_spark(), pytest.raises(RuntimeError, match="Exit code: 3"):
-        horovod.spark.run(exit_with_3, num_proc=1, verbose=0, executable=EXECUTOR_PYTHON, env={"HSM_WARM_RANKS": "1"})
+    with pytest.raises(LaunchFailed, match="rank 0 exited with code 3"):
+        launch_ranks(exit_with_3, (), 1, env=WARM)
 
 
 def test_warm_ranks_can_be_turned_off(spark):
-    parent, error = _parent_and_exit_of_a_rank(warm=False)
-    assert "rank_server" not in parent
-    assert "Exit code: 143" in error or "Exit code: -15" in error
+    parent, codes = _parent_and_exit_of_a_rank(warm=False)
+    assert "rank_server" not in parent and "pyspark.daemon" in parent  # a fresh Python, its task's child
+    assert codes == [143]
 
 
 def test_the_executor_check_also_asks_for_what_the_fits_reader_needs(spark):  # Petastorm, where selected

@@ -70,17 +70,47 @@ def test_no_import_circle_anywhere_in_the_package():
     assert circles == []
 
 
+def _attributes_set_on_imported_names(tree):
+    """``name.attr`` targets of assignments and deletions (and ``setattr`` calls) where ``name`` was bound by an
+    import: another module's attribute, or an attribute of a class imported from one."""
+    imported = {(alias.asname or alias.name).split(".")[0] for node in ast.walk(tree)
+                if isinstance(node, (ast.Import, ast.ImportFrom)) for alias in node.names}
+    found = []
+    for node in ast.walk(tree):
+        targets = (node.targets if isinstance(node, (ast.Assign, ast.Delete)) else
+                   [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else [])
+        for target in targets:
+            base = target
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if isinstance(target, ast.Attribute) and isinstance(base, ast.Name) and base.id in imported:
+                found.append(f"line {node.lineno}: {ast.unparse(target)}")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr"):
+            found.append(f"line {node.lineno}: {ast.unparse(node)}")
+    return found
+
+
+def test_nothing_in_the_package_reassigns_an_attribute_of_another_module_or_its_classes():
+    assert {m: found for m, p in MODULES.items() if (found := _attributes_set_on_imported_names(
+        ast.parse(p.read_text())))} == {}
+
+
+def test_the_reassignment_check_finds_each_form_of_it():
+    code = ("import socketserver\nfrom horovod.spark import runner as r\nfrom zipimport import zipimporter\n"
+            "socketserver.ThreadingTCPServer.serve_forever = f\nr._make_mapper = g\nzipimporter.x += 1\n"
+            "del r.gloo_run\nsetattr(r, 'a', 1)\nself.ok = 1\nlocal = []\nlocal.append(1)\n")
+    assert len(_attributes_set_on_imported_names(ast.parse(code))) == 5
+
+
 def test_no_module_is_over_400_lines():
     assert {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 400} == {}
 
 
 def test_every_module_name_written_as_a_string_imports():
     from horovod_spark_ml.moved_modules import MOVED, PACKAGE as ROOT
-    from horovod_spark_ml.training.driver import horovod_spark_patches
     from horovod_spark_ml.training.executor import rank_server, warm_ranks
-    names = [*rank_server._PRELOAD, *warm_ranks._TASK_MODULES, warm_ranks.WARM, warm_ranks.SERVER,
-             warm_ranks.COLD.rpartition(".")[0], *(f"{ROOT}.{new}" for new in MOVED.values())]
-    assert horovod_spark_patches.EXECUTOR_PYTHON  # the one placeholder that is not a module
+    names = [*rank_server._PRELOAD, *warm_ranks._TASK_MODULES, warm_ranks.SERVER, warm_ranks.COLD,
+             *(f"{ROOT}.{new}" for new in MOVED.values())]
     for name in names:
         importlib.import_module(name)
     assert importlib.import_module("horovod_spark_ml.worker").train.__module__ == "horovod_spark_ml.training.rank.worker"

@@ -17,7 +17,8 @@ def test_an_unchanged_zip_is_not_read_again_and_a_changed_one_is(tmp_path, monke
         z.writestr("zipped_pkg/first.py", "VALUE = 1\n")
     monkeypatch.syspath_prepend(str(archive))
     import zipped_pkg.first  # one importer for the archive, one for the package inside it
-    monkeypatch.setattr(zipimport.zipimporter, "invalidate_caches", zipimport.zipimporter.invalidate_caches)
+    monkeypatch.setattr(sys, "path_hooks", list(sys.path_hooks))
+    monkeypatch.setattr(sys, "path_importer_cache", dict(sys.path_importer_cache))
     reads = []
     read_directory = zipimport._read_directory
     monkeypatch.setattr(zipimport, "_read_directory", lambda path: reads.append(path) or read_directory(path))
@@ -25,6 +26,7 @@ def test_an_unchanged_zip_is_not_read_again_and_a_changed_one_is(tmp_path, monke
     reread_changed_zips()
     importlib.invalidate_caches()
     assert reads == [str(archive)]  # once for both importers
+    assert type(sys.path_importer_cache[str(archive)]).__name__ == "ZipImporter"
     importlib.invalidate_caches()
     assert reads == [str(archive)]
 

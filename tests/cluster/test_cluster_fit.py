@@ -125,10 +125,9 @@ def test_the_executors_check_that_they_can_write_the_store(cluster_spark, store)
         check_executors(cluster_spark, 2, "file:///proc/store")  # not even root writes there
 
 
-def test_a_plain_horovod_spark_run_allreduces_across_the_two_hosts(cluster_spark, cluster, separate_hosts):
-    """The minimal case: Horovod's own launcher, with this package's patches, over gloo between the hosts."""
-    import horovod.spark
-    from horovod_spark_ml.training.driver.horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark
+def test_a_plain_launch_allreduces_across_the_two_hosts(cluster_spark, cluster, separate_hosts):
+    """The minimal case: the package's launch of Horovod ranks, over gloo between the hosts."""
+    from horovod_spark_ml.training.driver.horovod_launch import launch_ranks
 
     def allreduce():  # nested: pickled by value, so the ranks need not import this test module
         import os
@@ -137,8 +136,7 @@ def test_a_plain_horovod_spark_run_allreduces_across_the_two_hosts(cluster_spark
         total = hvd.allreduce(__import__("tensorflow").constant(float(hvd.rank() + 1)), op=hvd.Sum)
         return float(total), os.environ["HOROVOD_GLOO_IFACE"], os.environ.get("SPARK_LOCAL_IP")
 
-    with patched_horovod_spark():
-        results = horovod.spark.run(allreduce, num_proc=2, verbose=0, executable=EXECUTOR_PYTHON)
+    results = launch_ranks(allreduce, (), 2)
     assert [total for total, _, _ in results] == [3.0, 3.0]
     assert {iface for _, iface, _ in results} == {"eth1"}  # the workers' interface, which the driver lacks
     assert sorted(host for _, _, host in results) == sorted(cluster.worker_hosts)

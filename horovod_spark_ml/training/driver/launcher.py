@@ -1,4 +1,4 @@
-"""Launch the ranks on Spark executors with ``horovod.spark.run`` and follow them from the driver.
+"""Launch the ranks on Spark executors (:mod:`.horovod_launch`) and follow them from the driver.
 
 Rank output streams back to the driver while training runs; the launcher
 prints where each rank runs and each epoch's loss and metrics as one line.
@@ -29,17 +29,14 @@ from ...errors import TrainingError
 from ...quiet_tensorflow import NOISE
 from ..messages import EPOCH_MARKER, ERROR_MARKER, JOB_MARKER, RANK_MARKER, format_epoch
 from ..rank.worker import train
-from .horovod_spark_patches import EXECUTOR_PYTHON, patched_horovod_spark, rank_exits, spark_job_error
+from .horovod_launch import LaunchFailed, launch_ranks
 
 _PEER_LOST = re.compile(r"Horovod has been shut down|Connection closed by peer|Connection reset by peer")
 # A process killed by one of these was ended from outside (or by the out-of-memory killer); a relaunch may
 # succeed. A native crash (SIGSEGV, SIGABRT) or an exit code would most likely happen again.
 _KILLING_SIGNALS = {signal.SIGKILL, signal.SIGTERM, signal.SIGHUP, signal.SIGINT}
 _RANK_LINE = re.compile(r"^\[(\d+)\]<(stdout|stderr)>:(.*)$")
-_FIRST_EXIT = re.compile(r"Process name: (\d+)\s+Exit code: (-?\d+)")
 _TAIL_LINES = 15
-# What Horovod gives as the exit code of a rank whose task it lost contact with (-1 is not SIGHUP there).
-_RSH_LOST = (None, -1)
 # Ranks inherit the executor's environment; these only quiet TensorFlow's C++ start-up chatter.
 RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
@@ -49,14 +46,12 @@ def run_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
 
     ``on_epoch`` is called with each epoch's record (``{"epoch": 3, "loss": ...}``) as rank 0 reports it.
     """
-    import horovod.spark
     output = RankOutput(verbose, out or sys.stdout, on_epoch)
     try:
-        with patched_horovod_spark():
-            horovod.spark.run(train, args=(jobs,), num_proc=num_proc, env=dict(RANK_ENV), stdout=output,
-                              stderr=output, verbose=1 if verbose >= 2 else 0, executable=EXECUTOR_PYTHON)
-    except Exception as e:
-        message, lost = output.failure(e, spark_job_error(), rank_exits())
+        launch_ranks(train, (jobs,), num_proc, env=dict(RANK_ENV), stdout=output, stderr=output,
+                     verbose=1 if verbose >= 2 else 0)
+    except LaunchFailed as e:
+        message, lost = output.failure(e)
         raise TrainingError(message, lost) from e
     finally:
         output.flush()
@@ -132,50 +127,40 @@ class RankOutput:
             return False
         return True
 
-    def failure_message(self, error, spark_error=None):
-        """What the user reads when the run failed: which rank, where, and why."""
-        return self.failure(error, spark_error)[0]
-
-    def failure(self, error, spark_error=None, exits=()):
-        """``(message, lost)``: what the user reads when the run failed (which rank, where, why), and for a
-        failure that a relaunch may get past, what was lost in one line (else ``None``). When one launch
-        trains several jobs, both start with the job that failed.
-
-        ``exits`` are ``(rank, exit code, time)`` of every rank as it ended (see
-        :func:`.rank_exits`); without them, the rank that Horovod's error names.
-        """
-        message, lost, rank = self._explained(error, spark_error, exits)
+    def failure(self, error):
+        """``(message, lost)`` for a :class:`.LaunchFailed`: what the user reads (which rank, where, why), and for
+        a failure that a relaunch may get past, what was lost in one line (else ``None``). When one launch
+        trains several jobs, both start with the job that failed."""
+        message, lost, rank = self._explained(error)
         job = self.failures.get(rank, {}).get("job") or self.job
         if job:
             message, lost = f"{job}: {message}", lost and f"{lost} during {job}"
         return message, lost
 
-    def _explained(self, error, spark_error, exits):
+    def _explained(self, error):
         """``(message, lost, rank)``: the failure, and the rank it names (``None`` for none)."""
         # A rank whose Python raised an error of its own is the cause, whichever rank ended first (one
         # that only reported Horovod's shutdown can end within milliseconds before it). Else it is a rank
         # that died without a word from its Python (killed, crashed, exited), ahead of the peers that
         # reported its loss, even when one of them ended first.
-        first_exit = _FIRST_EXIT.search(str(error))
-        exits = [(rank, code) for rank, code, _ in exits if code != 0] or (
-            [(int(first_exit.group(1)), int(first_exit.group(2)))] if first_exit else [])
+        exits = [(rank, code) for rank, code, _ in error.exits if code != 0]
         causes = self._causes()
         first_cause = next((rank for rank, _ in exits if rank in causes), causes[0] if causes else None)
         if first_cause is not None:
             return self._raised(first_cause), None, first_cause
-        died = [(rank, code) for rank, code in exits if rank not in self.failures and code not in _RSH_LOST]
+        died = [(rank, code) for rank, code in exits if rank not in self.failures and code is not None]
         if died:
             rank, code = died[0]
             return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
                                             if _killed(code) else None), rank
         if self.failures:
             rank = list(self.failures)[0]
-            lost = self._lost(spark_error)
+            lost = self._lost(error.spark_error)
             return f"Horovod training failed: {lost}; the other ranks then stopped:\n{self._raised(rank)}", lost, rank
-        if spark_error is not None:
-            return (f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(spark_error)}",
-                    self._lost(spark_error), None)
-        return f"Horovod training failed: {error}", None, None
+        if error.spark_error is not None:
+            return (f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(error.spark_error)}",
+                    self._lost(error.spark_error), None)
+        return str(error), None, None
 
     def _lost(self, spark_error):
         """What was lost, in one line, when the ranks that reported only lost their peers (or none reported).

@@ -2,38 +2,38 @@
 
 A rank used to be a fresh Python that imported TensorFlow, Keras and Horovod
 before it could train: 2.5-3 s of every launch on a 2-core machine. Now the
-rank's command runs this module instead of Horovod's ``gloo_exec_fn``, with the
-same arguments. It asks the executor's rank server (:mod:`.rank_server`),
-started by the executor's first rank and alive as long as the executor's
-Python daemon, for a rank process: a fork of the server, which has imported
-everything a rank needs (or a spare rank it readied after the last launch).
-The rank takes over the command's stdin, stdout and stderr, environment and
-working folder, and runs ``gloo_exec_fn`` as the command would have. The
-command stays in place of the rank: it passes on the signals it gets, ends
-with the rank's own exit status (the same signal when the rank was killed),
-and the rank is killed if the command goes away (its task or executor lost).
-The command itself needs no new Python either: in the executor, Horovod's
-middleman forks it (:func:`fork_command`).
+rank's Spark task forks the rank's command from its Python worker
+(:func:`fork_rank`), and the command asks the executor's rank server
+(:mod:`.rank_server`), started by the executor's first rank and alive as long
+as the executor's Python daemon, for a rank process: a fork of the server,
+which has imported everything a rank needs (or a spare rank it readied after
+the last launch). The rank takes over the command's stdin, stdout and stderr,
+environment and working folder, and runs Horovod's rank function
+(``gloo_exec_fn``) with the command's arguments. The command stays in place
+of the rank: it passes on the signals it gets, ends with the rank's own exit
+status (the same signal when the rank was killed), and the rank is killed if
+the command goes away (its task or executor lost).
 
 Without a server (none can start, or ``HSM_WARM_RANKS=0``; by default also on
 hosts with NVIDIA's driver, where this has not been tried yet), or when asking
-fails, the command runs ``gloo_exec_fn`` itself, as before. Each server
-serves one Python, one package version and one ``PYTHONPATH``: it is found by a
-socket whose name says so, under ``/tmp/hsm-ranks-<uid>``. That folder must be
-this user's alone (:mod:`..private_folder`), and each end checks that the
-other runs as the same user, since the command hands its whole environment
-over and the server runs the arguments it is given.
+fails, the command becomes a fresh Python that runs ``gloo_exec_fn``. Each
+server serves one Python, one package version and one ``PYTHONPATH``: it is
+found by a socket whose name says so, under ``/tmp/hsm-ranks-<uid>``. That
+folder must be this user's alone (:mod:`..private_folder`), and each end
+checks that the other runs as the same user, since the command hands its
+whole environment over and the server runs the arguments it is given.
 
-Example (what each rank's command becomes)::
+Example (in a rank's Spark task)::
 
-    $ HOROVOD_RANK=0 ... python -m horovod_spark_ml.training.executor.warm_ranks <driver addresses> <settings>
+    >>> pid = fork_rank(["<driver addresses>", "<settings>"], env, stdout_fd, stderr_fd)
+    >>> os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    0
 """
 import fcntl
 import hashlib
 import importlib
 import json
 import os
-import shlex
 import signal
 import socket
 import subprocess
@@ -45,18 +45,11 @@ from .rank_folder import same_user, server_folder
 from .rank_channel import exit_code, receive, run_rank, send
 
 COLD = "horovod.spark.task.gloo_exec_fn"
-WARM = "horovod_spark_ml.training.executor.warm_ranks"
 SERVER = "horovod_spark_ml.training.executor.rank_server"
 RANK_COMMAND_PID = "HSM_RANK_COMMAND_PID"  # in a warm rank's environment: the pid of the command standing in
 _START_SECONDS = 120  # how long a rank waits for a server that is starting (its imports take seconds)
 # What Horovod's Spark task (the Python worker that runs a rank's task service) imports.
-_TASK_MODULES = ("horovod.spark.runner", "horovod.spark.task.task_service", "horovod.spark.driver.driver_service",
-                 "horovod_spark_ml.training.driver.horovod_spark_patches")
-
-
-def warm_command(command):
-    """A rank's command that starts the rank warm (see the module's docstring)."""
-    return command.replace(f"-m {COLD} ", f"-m {WARM} ")
+_TASK_MODULES = ("horovod_spark_ml.training.executor.rank_task",)
 
 
 def main(args, cold=None):
@@ -75,22 +68,18 @@ def main(args, cold=None):
         return _stand_in(connection, args)
 
 
-def fork_command(command, env, stdout, stderr):
-    """Run a rank's command in a fork of this process (Horovod's middleman, in the executor) rather than in a
-    shell that starts a Python; the child's pid, or ``None`` when ``command`` is not a warm rank's command.
+def fork_rank(args, env, stdout, stderr):
+    """Start a rank's command with ``args`` in a fork of this process (the rank's Spark task, in an executor's
+    Python worker): the child's pid.
 
-    A shell, then a Python that imports this module, took 0.04-0.06 s of each
-    launch; the fork takes milliseconds. The command, as Horovod sends it, is
-    ``env K=V ... <this Python> -m horovod_spark_ml.training.executor.warm_ranks <args>``:
-    the child sets that environment on ``env`` and writes to ``stdout`` and
-    ``stderr`` (file descriptors), as the command would. Where no server can
-    fork the rank, the child runs the command in a shell after all, so that the
-    rank starts in a fresh Python, as before.
+    The child is the command: it starts a session of its own, writes to
+    ``stdout`` and ``stderr`` (file descriptors), takes ``env`` as its
+    environment, and asks for a warm rank (:func:`main`). Where no server can
+    fork one, it becomes a fresh Python that runs Horovod's rank function. A
+    shell, then a new Python, took 0.04-0.06 s of each launch; the fork takes
+    milliseconds, and the worker runs nothing but the task's service, so
+    nothing the fork leaves locked is used.
     """
-    parsed = _warm_command_parts(command)
-    if parsed is None:
-        return None
-    assigned, args = parsed
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:
             stream.flush()  # or the child writes this process's pending output again
@@ -99,14 +88,15 @@ def fork_command(command, env, stdout, stderr):
         return pid
 
     def stand_in():
-        os.dup2(stdout, 1)
-        os.dup2(stderr, 2)
-        _close_all_but_stdio()  # what a shell's exec would have left
+        os.setsid()
+        nothing = os.open(os.devnull, os.O_RDONLY)
+        for source, target in ((nothing, 0), (stdout, 1), (stderr, 2)):
+            os.dup2(source, target)
+        _close_all_but_stdio()  # what an exec would have left
         os.environ.clear()
-        os.environ.update({**env, **assigned})
-        return main(args, cold=lambda _: os.execv("/bin/sh", ["/bin/sh", "-c", command]))
+        os.environ.update(env)
+        return main(args, cold=lambda _: os.execv(sys.executable, [sys.executable, "-m", COLD, *args]))
     os._exit(exit_code(stand_in))
-
 
 
 def _close_all_but_stdio():
@@ -122,23 +112,6 @@ def _close_all_but_stdio():
                 os.close(fd)
             except OSError:
                 pass  # the listing's own, or not open
-
-
-def _warm_command_parts(command):
-    """``({name: value}, args)`` of ``env K=V ... <this Python> -m <this module> <args>``, or ``None`` for a
-    command with anything a shell would expand or interpret (then a shell runs it)."""
-    if any(c in command for c in "$`\\*?[~;&|<>(){}#\n"):
-        return None
-    words = shlex.split(command)
-    if words[:1] != ["env"]:
-        return None
-    assigned, rest = {}, words[1:]
-    while rest and rest[0].partition("=")[0].isidentifier() and "=" in rest[0]:
-        name, _, value = rest.pop(0).partition("=")
-        assigned[name] = value
-    if rest[:3] != [sys.executable, "-m", WARM]:
-        return None
-    return assigned, rest[3:]
 
 
 def _wanted():
@@ -270,6 +243,3 @@ def _die_with_parent(parent, rank):
     os.kill(rank, signal.SIGKILL)
     os._exit(1)
 
-
-if __name__ == "__main__":
-    main(sys.argv[1:])

@@ -1,0 +1,196 @@
+"""Launch Horovod ranks on Spark executors: one Spark task per rank, the ranks joined over Gloo.
+
+:func:`launch_ranks` runs ``fn(*args)`` in ``num_proc`` ranks and returns
+their results in rank order. It is composed of Horovod 0.28.1's public
+pieces, the way ``horovod.spark.run`` composes them, and changes nothing of
+Horovod's or the standard library's, so a user's own ``horovod.spark.run`` in
+the same process runs as stock Horovod's. Where it differs:
+
+- **Rendezvous on the address the executors reach the driver at**
+  (``spark.driver.host``). Horovod looked its address up by the name of an
+  interface all tasks share (``KeyError: 'eth1'`` on a driver without that
+  name; ``lo`` where loopback was the one they shared). Each task gives its
+  rank the interface that routes to that address on its own host
+  (:mod:`..executor.rank_process`), and the rank runs its executor's Python.
+- **No waits.** A task ends as soon as the driver has its rank's exit code
+  (:mod:`..executor.rank_task`), and the services stop at once
+  (:mod:`..horovod_services`): Horovod's own kept every launch up to 5 s after
+  its ranks ended. The tasks register without probing each other.
+- **Live output.** Each rank's lines reach ``stdout``/``stderr`` as they are
+  written (Horovod copied them in 64 KiB reads, often all at the end), and a
+  rank's output is complete before its exit is reported.
+- **Every failure kept.** :class:`LaunchFailed` carries each rank's exit code
+  in the order they ended and the Spark job's own error, for the launcher to
+  explain; nothing is printed to stderr meanwhile. When a rank fails and the
+  others do not end within :data:`PEER_SECONDS`, they are stopped.
+- **Any thread.** No signal handlers are installed, so fits run from thread
+  pools (CrossValidator's ``parallelism``); the Spark job's thread inherits
+  the caller's Spark properties (job group, scheduler pool).
+
+Example::
+
+    >>> launch_ranks(lambda: __import__("os").environ["HOROVOD_RANK"], (), num_proc=2)
+    ['0', '1']
+"""
+import itertools
+import os
+import threading
+import time
+
+from horovod.runner.common.util import codec, secret
+from horovod.runner.common.util.hosts import get_host_assignments, parse_hosts
+from horovod.runner.common.util.settings import Settings
+from horovod.runner.common.util.timeout import Timeout
+from horovod.runner.gloo_run import create_slot_env_vars
+from horovod.runner.http.http_server import RendezvousServer
+from horovod.spark.driver.driver_service import SparkDriverService
+
+from ..executor.rank_task import TaskLaunch, run_task
+from ..horovod_services import PromptShutdown
+from .rank_client import RankClient
+
+START_SECONDS = int(os.environ.get("HOROVOD_SPARK_START_TIMEOUT", "600"))  # for all tasks to start and register
+PEER_SECONDS = 30  # after a rank failed, how long the others have to end on their own before they are stopped
+_launch_numbers = itertools.count()
+
+
+class LaunchFailed(Exception):
+    """A launch whose ranks did not all end with 0: ``exits`` holds ``(rank, exit code, time)`` of every rank as it
+    ended (``None`` for one whose task could not be asked), ``spark_error`` the Spark job's own error, if it
+    failed."""
+
+    def __init__(self, message, exits=(), spark_error=None):
+        super().__init__(message)
+        self.exits = list(exits)
+        self.spark_error = spark_error
+
+
+class DriverService(PromptShutdown, SparkDriverService):
+    """Horovod's Spark driver service, stopping at once."""
+
+
+def launch_ranks(fn, args, num_proc, env=None, stdout=None, stderr=None, verbose=0):
+    """Run ``fn(*args)`` in ``num_proc`` Horovod ranks, one per Spark task; their results in rank order.
+
+    ``env`` is added to each rank's environment (the executor's own); ``stdout``
+    and ``stderr`` receive the ranks' lines, prefixed ``[<rank>]<stdout>:``.
+    Raises :class:`LaunchFailed` when a rank or the Spark job fails.
+    """
+    from pyspark import SparkContext
+    context = SparkContext._active_spark_context
+    key = secret.make_secret_key()
+    driver = DriverService(num_proc, num_proc, fn, args, {}, key, None)
+    job = _SparkJob(context, num_proc, TaskLaunch(driver.addresses(), key, START_SECONDS, verbose), driver)
+    exits = []
+    try:
+        driver.wait_for_initial_registration(Timeout(START_SECONDS, message=(
+            f"Timed out waiting for {{activity}}: {num_proc} Spark tasks must run at once, one per rank")))
+        exits = _run_ranks(driver, key, num_proc, _rendezvous_address(context, driver), env or {}, stdout, stderr,
+                           verbose)
+    except Exception as e:
+        job.cancel()
+        job.join()
+        raise LaunchFailed(f"the launch stopped: {e}", exits, job.error) from e
+    finally:
+        job.join()
+        driver.shutdown()
+    failed = [(rank, code) for rank, code, _ in exits if code != 0]
+    if failed or job.error is not None:
+        why = f"rank {failed[0][0]} exited with code {failed[0][1]}" if failed else "the Spark job of its tasks failed"
+        raise LaunchFailed(f"Horovod training failed: {why}", exits, job.error)
+    indices = driver.get_ranks_to_indices()
+    return [job.results[indices[rank]] for rank in sorted(indices)]
+
+
+class _SparkJob:
+    """The Spark job of the launch's tasks, in a thread of its own that keeps its results, or its error."""
+
+    def __init__(self, context, num_proc, launch, driver):
+        from functools import partial
+        from pyspark import InheritableThread
+        self.group = f"horovod_spark_ml.launch.{next(_launch_numbers)}"
+        self.results = None
+        self.error = None
+        self._context = context
+
+        def run():
+            try:
+                context.setJobGroup(self.group, "horovod-spark-ml: Horovod ranks", interruptOnCancel=True)
+                tasks = context.range(0, numSlices=num_proc)
+                self.results = tasks.mapPartitionsWithIndex(partial(run_task, launch)).collect()
+            except Exception as e:  # noqa: BLE001 -- kept for the launcher, which explains it
+                self.error = e
+                driver.notify_spark_job_failed()
+
+        self._thread = InheritableThread(target=run, name=self.group, daemon=True)
+        self._thread.start()
+
+    def cancel(self):
+        self._context.cancelJobGroup(self.group)
+
+    def join(self):
+        self._thread.join()
+
+
+def _rendezvous_address(context, driver):
+    """The driver's address that executors reach it at: ``spark.driver.host``'s, where the driver holds it."""
+    import socket
+    host = context.getConf().get("spark.driver.host", socket.gethostname())
+    try:
+        address = socket.gethostbyname(host)
+    except OSError:
+        address = host
+    bound = [ip for addresses in driver.addresses().values() for ip, _ in addresses]
+    if address in bound:
+        return address
+    return next((ip for ip in bound if not ip.startswith("127.")), bound[0])
+
+
+def _run_ranks(driver, key, num_proc, address, env, stdout, stderr, verbose):
+    """Start a rendezvous and each rank's command in its task; ``[(rank, exit code, time)]`` as they ended."""
+    by_host = driver.task_host_hash_indices()
+    hosts = sorted(by_host, key=lambda host: (0 not in by_host[host], host))  # rank 0 on the host of task 0
+    slots = get_host_assignments(parse_hosts(",".join(f"{host}:{len(by_host[host])}" for host in hosts)), num_proc)
+    rendezvous = RendezvousServer(verbose)
+    port = rendezvous.start()
+    rendezvous.init(slots)
+    command = [codec.dumps_base64(driver.addresses()), codec.dumps_base64(Settings(verbose=verbose))]
+    shared = {**env, "PYTHONUNBUFFERED": "1", "HOROVOD_GLOO_RENDEZVOUS_ADDR": address,
+              "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port), "HOROVOD_CONTROLLER": "gloo",
+              "HOROVOD_CPU_OPERATIONS": "gloo"}
+    exits, clients, ended = [], {}, threading.Condition()
+
+    def run(slot):
+        code = None
+        try:
+            index = by_host[slot.hostname][slot.local_rank]
+            clients[slot.rank] = RankClient(index, driver.task_addresses_for_driver(index), key, verbose)
+            code = clients[slot.rank].run(command, {**shared, **create_slot_env_vars(slot)}, stdout, stderr)
+        finally:
+            with ended:
+                exits.append((slot.rank, code, time.time()))
+                ended.notify_all()
+
+    try:
+        for slot in slots:
+            threading.Thread(target=run, args=(slot,), name=f"rank {slot.rank}", daemon=True).start()
+        _wait_for_every_rank(exits, len(slots), ended, clients)
+    finally:
+        threading.Thread(target=rendezvous.stop, daemon=True).start()  # its loop ends at its next 0.5 s poll
+    return list(exits)
+
+
+def _wait_for_every_rank(exits, num_proc, ended, clients):
+    """Wait until all ranks ended; once one failed, give the others :data:`PEER_SECONDS`, then stop them."""
+    deadline = None
+    with ended:
+        while len(exits) < num_proc:
+            if deadline is None and any(code != 0 for _, code, _ in exits):
+                deadline = time.monotonic() + PEER_SECONDS
+            if deadline is not None and time.monotonic() >= deadline:
+                ended_ranks = {rank for rank, _, _ in exits}
+                for rank, client in list(clients.items()):
+                    if rank not in ended_ranks:
+                        client.stop()
+                deadline = float("inf")
+            ended.wait(None if deadline in (None, float("inf")) else deadline - time.monotonic())
