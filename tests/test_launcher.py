@@ -56,6 +56,29 @@ def test_the_other_ranks_are_stopped_when_one_failed_and_they_go_on(spark, monke
         launch_ranks(fail_or_hang, (), 2, env=WARM)
     assert time.monotonic() - started < 20
     assert [(rank, code) for rank, code, _ in failed.value.exits] == [(1, 5), (0, 143)]  # 143: SIGTERM
+    assert failed.value.stopped == {0}
+
+
+def test_a_rank_the_launch_stopped_is_not_named_as_the_cause_nor_as_lost():
+    from horovod_spark_ml.training.driver.launcher import RankOutput
+    output = RankOutput(verbose=0, out=io.StringIO())
+    output.write("[1]<stderr>:out of memory\n")
+    message, lost = output.failure(LaunchFailed("rank 1 exited with code 3", [(1, 3, 1.0), (0, 143, 31.0)],
+                                                stopped={0}))
+    assert message == "Horovod rank 1 exited with code 3:\n  out of memory" and lost is None
+
+
+def test_output_that_the_drivers_stream_fails_to_take_does_not_hold_up_the_ranks(spark):
+    def talk():  # nested: pickled by value
+        for i in range(2000):
+            print(f"line {i}", flush=True)
+        return "done"
+
+    class Failing:
+        def write(self, text):
+            raise UnicodeEncodeError("ascii", text, 0, 1, "a stream that cannot take it")
+
+    assert launch_ranks(talk, (), 1, env=WARM, stdout=Failing(), stderr=io.StringIO()) == ["done"]
 
 
 def test_a_users_own_horovod_spark_run_is_stock_horovods_before_and_after_a_launch(spark):

@@ -26,7 +26,8 @@ class PromptShutdown:
         stopping = threading.Thread(target=super().shutdown, name="service shutdown", daemon=True)
         stopping.start()
         while stopping.is_alive():
-            self._wake()
+            if self._thread.is_alive():  # its loop, yet to see the request (then: handlers still answering)
+                self._wake()
             stopping.join(_WAKE_SECONDS)
 
     def _wake(self):

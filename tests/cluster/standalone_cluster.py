@@ -45,6 +45,21 @@ def namespaces_unavailable():
     return None
 
 
+def _remove_hosts_of_ended_runs():
+    """Remove the bridges, links and namespaces of a test run whose process is gone (killed before it could
+    stop its cluster): the bridge's address would clash with this run's."""
+    import re
+    names = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+    names += subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    for pid in {int(p) for p in re.findall(r"\bhsm(\d+)(?:br|v\d+|w\d+)\b", names)}:
+        if any(os.path.exists(f"/proc/{alive}") for alive in range(pid, 1 << 22, 100000)):
+            continue  # a process whose pid ends so may still be running its cluster
+        for kind, name in re.findall(rf"\b(?:(\d+: )?)(hsm{pid}(?:br|v\d+|w\d+))\b", names):
+            command = ["ip", "netns", "delete", name] if name.rpartition(str(pid))[2].startswith("w") else \
+                ["ip", "link", "delete", name]
+            subprocess.run(command, capture_output=True)
+
+
 def free_port(host="127.0.0.1"):
     with socket.socket() as s:
         s.bind((host, 0))
@@ -115,6 +130,7 @@ class StandaloneCluster:
 
     # -- internals --------------------------------------------------------------
     def _make_hosts(self):
+        _remove_hosts_of_ended_runs()
         bridge = f"{self._tag}br"
         _ip("link", "add", bridge, "type", "bridge")
         self._links.append(bridge)

@@ -57,12 +57,13 @@ _launch_numbers = itertools.count()
 class LaunchFailed(Exception):
     """A launch whose ranks did not all end with 0: ``exits`` holds ``(rank, exit code, time)`` of every rank as it
     ended (``None`` for one whose task could not be asked), ``spark_error`` the Spark job's own error, if it
-    failed."""
+    failed, and ``stopped`` the ranks the launch itself stopped."""
 
-    def __init__(self, message, exits=(), spark_error=None):
+    def __init__(self, message, exits=(), spark_error=None, stopped=()):
         super().__init__(message)
         self.exits = list(exits)
         self.spark_error = spark_error
+        self.stopped = set(stopped)  # ranks the launch stopped after another failed: not a cause
 
 
 class DriverService(PromptShutdown, SparkDriverService):
@@ -74,30 +75,41 @@ def launch_ranks(fn, args, num_proc, env=None, stdout=None, stderr=None, verbose
 
     ``env`` is added to each rank's environment (the executor's own); ``stdout``
     and ``stderr`` receive the ranks' lines, prefixed ``[<rank>]<stdout>:``.
-    Raises :class:`LaunchFailed` when a rank or the Spark job fails.
+    Raises :class:`LaunchFailed` when a rank or the Spark job fails; an
+    interrupt (Ctrl-C) stops the ranks and the job before it goes on.
     """
     from pyspark import SparkContext
     context = SparkContext._active_spark_context
     key = secret.make_secret_key()
     driver = DriverService(num_proc, num_proc, fn, args, {}, key, None)
     job = _SparkJob(context, num_proc, TaskLaunch(driver.addresses(), key, START_SECONDS, verbose), driver)
-    exits = []
+    ranks = None
     try:
         driver.wait_for_initial_registration(Timeout(START_SECONDS, message=(
             f"Timed out waiting for {{activity}}: {num_proc} Spark tasks must run at once, one per rank")))
-        exits = _run_ranks(driver, key, num_proc, _rendezvous_address(context, driver), env or {}, stdout, stderr,
-                           verbose)
-    except Exception as e:
+        ranks = _Ranks(driver, key, num_proc, verbose)
+        ranks.run(_rendezvous_address(context, driver), env or {}, stdout, stderr)
+    except BaseException as e:
+        spark_error = job.error  # before the cancel, whose own error would hide it
+        if ranks is not None:
+            ranks.stop()
         job.cancel()
         job.join()
-        raise LaunchFailed(f"the launch stopped: {e}", exits, job.error) from e
-    finally:
-        job.join()
         driver.shutdown()
-    failed = [(rank, code) for rank, code, _ in exits if code != 0]
-    if failed or job.error is not None:
-        why = f"rank {failed[0][0]} exited with code {failed[0][1]}" if failed else "the Spark job of its tasks failed"
-        raise LaunchFailed(f"Horovod training failed: {why}", exits, job.error)
+        if not isinstance(e, Exception):
+            raise  # an interrupt: the ranks and the job are stopped
+        raise LaunchFailed(f"Horovod training failed: {e}", ranks.exits if ranks else [], spark_error,
+                           ranks.stopped if ranks else ()) from e
+    spark_error = job.error  # one of its own: this launch has not cancelled it yet
+    if ranks.failed():
+        job.cancel()  # a relaunched task would wait for a command that never comes
+    job.join()
+    driver.shutdown()
+    if not ranks.failed():
+        spark_error = job.error
+    if ranks.failed() or spark_error is not None:
+        raise LaunchFailed(f"Horovod training failed: {ranks.failed() or 'the Spark job of its tasks failed'}",
+                           ranks.exits, spark_error, ranks.stopped)
     indices = driver.get_ranks_to_indices()
     return [job.results[indices[rank]] for rank in sorted(indices)]
 
@@ -146,51 +158,93 @@ def _rendezvous_address(context, driver):
     return next((ip for ip in bound if not ip.startswith("127.")), bound[0])
 
 
-def _run_ranks(driver, key, num_proc, address, env, stdout, stderr, verbose):
-    """Start a rendezvous and each rank's command in its task; ``[(rank, exit code, time)]`` as they ended."""
-    by_host = driver.task_host_hash_indices()
-    hosts = sorted(by_host, key=lambda host: (0 not in by_host[host], host))  # rank 0 on the host of task 0
-    slots = get_host_assignments(parse_hosts(",".join(f"{host}:{len(by_host[host])}" for host in hosts)), num_proc)
-    rendezvous = RendezvousServer(verbose)
-    port = rendezvous.start()
-    rendezvous.init(slots)
-    command = [codec.dumps_base64(driver.addresses()), codec.dumps_base64(Settings(verbose=verbose))]
-    shared = {**env, "PYTHONUNBUFFERED": "1", "HOROVOD_GLOO_RENDEZVOUS_ADDR": address,
-              "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port), "HOROVOD_CONTROLLER": "gloo",
-              "HOROVOD_CPU_OPERATIONS": "gloo"}
-    exits, clients, ended = [], {}, threading.Condition()
+class _Ranks:
+    """The ranks' commands, each run in its task from a thread of its own, and their exits."""
 
-    def run(slot):
+    def __init__(self, driver, key, num_proc, verbose):
+        self.exits = []  # (rank, exit code or None, time), as they ended
+        self.stopped = set()  # the ranks this launch stopped, after another failed
+        self._driver, self._key, self._num_proc, self._verbose = driver, key, num_proc, verbose
+        self._clients = {}
+        self._ended = threading.Condition()
+
+    def run(self, address, env, stdout, stderr):
+        """Start a rendezvous and every rank's command; return when all ranks ended (see :meth:`_wait`)."""
+        by_host = self._driver.task_host_hash_indices()
+        hosts = sorted(by_host, key=lambda host: (0 not in by_host[host], host))  # rank 0 on the host of task 0
+        slots = get_host_assignments(parse_hosts(",".join(f"{host}:{len(by_host[host])}" for host in hosts)),
+                                     self._num_proc)
+        rendezvous = _Rendezvous(self._verbose)
+        port = rendezvous.start()
+        rendezvous.init(slots)
+        command = [codec.dumps_base64(self._driver.addresses()), codec.dumps_base64(Settings(verbose=self._verbose))]
+        shared = {**env, "PYTHONUNBUFFERED": "1", "HOROVOD_GLOO_RENDEZVOUS_ADDR": address,
+                  "HOROVOD_GLOO_RENDEZVOUS_PORT": str(port), "HOROVOD_CONTROLLER": "gloo",
+                  "HOROVOD_CPU_OPERATIONS": "gloo"}
+        try:
+            for slot in slots:
+                index = by_host[slot.hostname][slot.local_rank]
+                threading.Thread(target=self._run_one, name=f"rank {slot.rank}", daemon=True, args=(
+                    slot.rank, index, command, {**shared, **create_slot_env_vars(slot)}, stdout, stderr)).start()
+            self._wait()
+        finally:
+            threading.Thread(target=rendezvous.stop, daemon=True).start()  # its loop ends at its next 0.5 s poll
+
+    def failed(self):
+        """How the first failed rank ended, in words (``""`` when none failed)."""
+        code = next(((rank, code) for rank, code, _ in self.exits if code != 0), None)
+        if code is None:
+            return ""
+        return f"rank {code[0]} exited with code {code[1]}" if code[1] is not None else \
+            f"the task of rank {code[0]} could not be reached"
+
+    def stop(self, ranks=None):
+        """Stop the ranks still running (of ``ranks``, by default all), each from a thread of its own."""
+        with self._ended:
+            ended = {rank for rank, _, _ in self.exits}
+            clients = [(rank, client) for rank, client in self._clients.items()
+                       if rank not in ended and (ranks is None or rank in ranks)]
+        for rank, client in clients:
+            self.stopped.add(rank)
+            threading.Thread(target=client.stop, daemon=True).start()
+
+    def _run_one(self, rank, index, command, env, stdout, stderr):
         code = None
         try:
-            index = by_host[slot.hostname][slot.local_rank]
-            clients[slot.rank] = RankClient(index, driver.task_addresses_for_driver(index), key, verbose)
-            code = clients[slot.rank].run(command, {**shared, **create_slot_env_vars(slot)}, stdout, stderr)
+            client = RankClient(index, self._driver.task_addresses_for_driver(index), self._key, self._verbose)
+            with self._ended:
+                self._clients[rank] = client
+            code = client.run(command, env, stdout, stderr)
+        except Exception:  # noqa: BLE001 -- the task cannot be reached: its exit code stays None, which says so
+            pass
         finally:
-            with ended:
-                exits.append((slot.rank, code, time.time()))
-                ended.notify_all()
+            with self._ended:
+                self.exits.append((rank, code, time.time()))
+                self._ended.notify_all()
 
-    try:
-        for slot in slots:
-            threading.Thread(target=run, args=(slot,), name=f"rank {slot.rank}", daemon=True).start()
-        _wait_for_every_rank(exits, len(slots), ended, clients)
-    finally:
-        threading.Thread(target=rendezvous.stop, daemon=True).start()  # its loop ends at its next 0.5 s poll
-    return list(exits)
+    def _wait(self):
+        """Wait until all ranks ended. Once one failed, the others have :data:`PEER_SECONDS` to end on their own;
+        then they are stopped, and given as long again before the launch stops waiting for their tasks."""
+        deadline, stopping = None, False
+        with self._ended:
+            while len(self.exits) < self._num_proc:
+                if deadline is None and any(code != 0 for _, code, _ in self.exits):
+                    deadline = time.monotonic() + PEER_SECONDS
+                if deadline is not None and time.monotonic() >= deadline:
+                    if stopping:
+                        return  # tasks that do not answer: their exits stay unknown, and the job is cancelled
+                    stopping, deadline = True, time.monotonic() + PEER_SECONDS
+                    self._ended.release()
+                    try:
+                        self.stop()
+                    finally:
+                        self._ended.acquire()
+                self._ended.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 
-def _wait_for_every_rank(exits, num_proc, ended, clients):
-    """Wait until all ranks ended; once one failed, give the others :data:`PEER_SECONDS`, then stop them."""
-    deadline = None
-    with ended:
-        while len(exits) < num_proc:
-            if deadline is None and any(code != 0 for _, code, _ in exits):
-                deadline = time.monotonic() + PEER_SECONDS
-            if deadline is not None and time.monotonic() >= deadline:
-                ended_ranks = {rank for rank, _, _ in exits}
-                for rank, client in list(clients.items()):
-                    if rank not in ended_ranks:
-                        client.stop()
-                deadline = float("inf")
-            ended.wait(None if deadline in (None, float("inf")) else deadline - time.monotonic())
+class _Rendezvous(RendezvousServer):
+    """Horovod's rendezvous server, closing its socket when it stops."""
+
+    def stop(self):
+        super().stop()
+        self._httpd.server_close()

@@ -143,7 +143,7 @@ class RankOutput:
         # that only reported Horovod's shutdown can end within milliseconds before it). Else it is a rank
         # that died without a word from its Python (killed, crashed, exited), ahead of the peers that
         # reported its loss, even when one of them ended first.
-        exits = [(rank, code) for rank, code, _ in error.exits if code != 0]
+        exits = [(rank, code) for rank, code, _ in error.exits if code != 0 and rank not in error.stopped]
         causes = self._causes()
         first_cause = next((rank for rank, _ in exits if rank in causes), causes[0] if causes else None)
         if first_cause is not None:
@@ -153,26 +153,32 @@ class RankOutput:
             rank, code = died[0]
             return self._died(rank, code), (f"rank {rank}{self._on(rank)} {describe_exit(code)}"
                                             if _killed(code) else None), rank
+        unreachable = [rank for rank, code in exits if code is None]
+        if unreachable and not self.failures:
+            lost = f"the task of rank {unreachable[0]}{self._on(unreachable[0])} was lost" + self._lost(
+                error.spark_error, error.stopped, only_why=True)
+            return f"Horovod training failed: {lost}", lost, unreachable[0]
         if self.failures:
             rank = list(self.failures)[0]
-            lost = self._lost(error.spark_error)
+            lost = self._lost(error.spark_error, error.stopped)
             return f"Horovod training failed: {lost}; the other ranks then stopped:\n{self._raised(rank)}", lost, rank
         if error.spark_error is not None:
             return (f"Horovod training failed: the Spark job of its tasks failed: {spark_failure(error.spark_error)}",
-                    self._lost(error.spark_error), None)
+                    self._lost(error.spark_error, error.stopped), None)
         return str(error), None, None
 
-    def _lost(self, spark_error):
+    def _lost(self, spark_error, stopped=(), only_why=False):
         """What was lost, in one line, when the ranks that reported only lost their peers (or none reported).
 
         The ranks that said nothing are the lost ones: their process, or the executor that ran it, ended
         before they could say why.
         """
-        silent = [rank for rank in sorted(self.ranks) if rank not in self.failures]
+        silent = [rank for rank in sorted(self.ranks) if rank not in self.failures and rank not in stopped]
         lost = (", ".join(f"rank {rank}{self._on(rank)}" for rank in silent) + " ended without a word"
                 if silent else "the ranks lost a peer")
         why = _lost_task(spark_error) if spark_error is not None else ""
-        return lost + (f" (Spark: {why})" if why else " (its process or its executor was killed or lost)")
+        why = f" (Spark: {why})" if why else " (its process or its executor was killed or lost)"
+        return why if only_why else lost + why
 
     def _causes(self):
         # When one rank dies, Horovod shuts down and the others fail with "Horovod has been shut down"

@@ -18,12 +18,14 @@ Example::
 import codecs
 import socket
 import threading
+import time
 
 from horovod.runner.common.service.task_service import StreamCommandStdErrRequest, StreamCommandStdOutRequest
 from horovod.runner.common.util.network import AckStreamResponse
 from horovod.spark.task.task_service import SparkTaskClient
 
 _DRAIN_SECONDS = 5  # how long the output may go on arriving after the exit code
+_CONNECT_ATTEMPTS = 3
 
 
 class RankClient(SparkTaskClient):
@@ -50,17 +52,49 @@ class RankClient(SparkTaskClient):
             pass
 
     def _stream(self, request, stream):
-        """Copy the task's answer to ``request`` to ``stream`` as it arrives, until the task ends it."""
+        """Copy the task's answer to ``request`` to ``stream`` as it arrives, until the task ends it.
+
+        The rank blocks when its output is not read, so a stream that fails to
+        take it does not stop the reading (the rest is dropped), and output that
+        cannot be fetched at all stops the rank.
+        """
         address = next(iter(self.addresses().values()))[0]
         try:
-            with socket.create_connection(address) as sock, sock.makefile("rb") as rfile, \
-                    sock.makefile("wb") as wfile:
+            sock = self._connect(address)
+        except OSError:
+            return self.stop()
+        with sock, sock.makefile("rb") as rfile, sock.makefile("wb") as wfile:
+            try:
                 self._wire.write(request, wfile)
                 if not isinstance(self._wire.read(rfile), AckStreamResponse):
-                    return
+                    return None
                 decoder = codecs.getincrementaldecoder("utf-8")("replace")
                 while chunk := rfile.read1(1 << 16):
-                    stream.write(decoder.decode(chunk))
-                stream.write(decoder.decode(b"", final=True))
-        except Exception:  # noqa: BLE001 -- the task went away, and with it the output; run() reports the loss
-            pass
+                    stream = _write(stream, decoder.decode(chunk))
+                _write(stream, decoder.decode(b"", final=True))
+            except Exception:  # noqa: BLE001 -- the task went away, and with it the output; run() reports the loss
+                pass
+        return None
+
+    def _connect(self, address):
+        for attempt in range(_CONNECT_ATTEMPTS):
+            try:
+                return socket.create_connection(address)
+            except OSError:
+                if attempt == _CONNECT_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+
+def _write(stream, text):
+    """Write ``text`` to ``stream``; the stream to write to next: ``None`` once writing failed."""
+    if stream is None or not text:
+        return stream
+    try:
+        stream.write(text)
+        return stream
+    except Exception:  # noqa: BLE001 -- e.g. a progress callback that raised: the rank's output is still read
+        import traceback
+        traceback.print_exc()
+        return None

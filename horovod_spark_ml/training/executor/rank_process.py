@@ -44,9 +44,15 @@ def run_rank_process(args, env, abort, stdout=None, stderr=None):
     from .warm_ranks import fork_rank
     rank = env.get("HOROVOD_RANK", "?")
     out, err = os.pipe(), os.pipe()
-    pid = fork_rank(args, {**env, **gloo_interface(env)}, out[1], err[1])
-    os.close(out[1])
-    os.close(err[1])
+    try:
+        pid = fork_rank(args, {**env, **gloo_interface(env)}, out[1], err[1])
+    except BaseException:
+        os.close(out[0])
+        os.close(err[0])
+        raise
+    finally:
+        os.close(out[1])
+        os.close(err[1])
     forwarders = [threading.Thread(target=_forward, args=(read_end, stream, f"[{rank}]<{name}>:"), daemon=True)
                   for read_end, stream, name in ((out[0], stdout or sys.stdout, "stdout"),
                                                  (err[0], stderr or sys.stderr, "stderr"))]
