@@ -39,6 +39,8 @@ def test_alexnet_learns_digits_from_png_files(fitted, image_files):
     assert accuracy(predictions) >= 0.85
     assert isinstance(predictions.schema["probability"].dataType, VectorUDT)
     assert isinstance(fitted.stages[-1], CNNClassificationModel)
+    model, rows = fitted.stages[-1], predictions.limit(3).collect()
+    assert [model.predict(r.image) for r in rows] == [r.prediction for r in rows]  # the PNG bytes, decoded here
 
 
 def test_read_images_labels_files_by_parent_folder_or_file_name_pattern(spark, digit_folder):
@@ -94,8 +96,11 @@ def test_lenet_learns_from_spark_image_structs(spark, digit_folder, store):
     cnn = CNNClassifier(architecture="lenet", featuresCol="image", imageSize=[SIZE, SIZE], channels=1, epochs=10,
                         learningRate=0.003, validationSplit=0.1, numProc=2, storePath=store)
     model = Pipeline(stages=[StringIndexer(inputCol="className", outputCol="label"), cnn]).fit(train)
-    assert accuracy(model.transform(test)) >= 0.85
+    predictions = model.transform(test)
+    assert accuracy(predictions) >= 0.85
     assert model.stages[-1].history["val_accuracy"][-1] >= 0.8
+    rows = predictions.limit(3).collect()
+    assert [model.stages[-1].predict(r.image) for r in rows] == [r.prediction for r in rows]  # image structs
 
 
 def test_lenet_learns_from_pixel_arrays_with_an_input_shape(digits, store):

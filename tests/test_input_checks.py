@@ -197,7 +197,8 @@ def test_store_path_on_a_file_system_the_driver_cannot_reach_is_rejected_with_th
 
 
 def test_a_dataframe_checked_again_with_the_same_inputs_runs_no_spark_job(spark):
-    from horovod_spark_ml.data.schema import MultiInputFeatures, NumericFeatures, check_training_input
+    from horovod_spark_ml.data.multi_input import MultiInputFeatures
+    from horovod_spark_ml.data.schema import NumericFeatures, check_training_input
     df = spark.createDataFrame([(Vectors.dense([float(i), 1.0]), [1.0, float(i)], float(i % 2)) for i in range(6)],
                                ["a", "b", "label"])
     x, y = keras.Input((2,), name="x"), keras.Input((2,), name="y")

@@ -44,6 +44,13 @@ def test_lstm_classifies_sequences_of_different_lengths(classifier, waves):
     assert isinstance(predictions.schema["probability"].dataType, VectorUDT)
 
 
+def test_one_sequences_prediction_equals_what_transform_gives(classifier, waves):
+    for row in classifier.transform(waves[1].limit(3)).collect():
+        assert classifier.predict(row.sequence) == row.prediction
+        assert np.allclose(classifier.predictProbability(row.sequence).toArray(), row.probability.toArray(),
+                           atol=1e-5)
+
+
 def test_padding_changes_no_prediction(classifier, waves):
     """The network sees each row padded to the longest length; what fills the padding must not matter."""
     keras_model = classifier.getKerasModel()
@@ -91,6 +98,7 @@ def test_bidirectional_tagger_predicts_a_label_per_step(waves, store):
                                     maxLength=20, truncateFrom="end")).fit(waves[0])
     rows = model.transform(waves[1]).select("sequence", "tags", "prediction", "probability").collect()
     assert all(len(r.prediction) == min(len(r.sequence), 20) == len(r.probability) for r in rows)
+    assert [model.predict(r.sequence) for r in rows[:3]] == [r.prediction for r in rows[:3]]
     correct = sum(p == t for r in rows for p, t in zip(r.prediction, r.tags))
     assert correct / sum(len(r.prediction) for r in rows) >= 0.85
 

@@ -113,6 +113,23 @@ class ImageFeatures:
     def fields(self, keras_model):
         return [Field(FEATURES, self.spec.shape)]
 
+    def one_row(self, value):
+        """One row's image as inference reads it: encoded bytes, Spark's image struct (a Row or dict), or pixels
+        (a Vector or array); the spec follows from which it is."""
+        import numpy as np
+        import pandas as pd
+        if isinstance(value, (bytes, bytearray)):
+            kind, row = "encoded", {FEATURES: bytes(value)}
+        elif hasattr(value, "asDict") or isinstance(value, dict):
+            image = value.asDict() if hasattr(value, "asDict") else value
+            kind, row = "struct", {FEATURES: bytes(image["data"]), HEIGHT: image["height"], WIDTH: image["width"],
+                                   CHANNELS: image["nChannels"]}
+        else:
+            pixels = value.toArray() if hasattr(value, "toArray") else value
+            kind, row = "pixels", {FEATURES: np.asarray(pixels, dtype=np.float32).reshape(-1)}
+        self.spec = ImageSpec(kind=kind, pixel_shape=self.pixel_shape if kind == "pixels" else None, **self._spec)
+        return pd.DataFrame({name: [v] for name, v in row.items()})
+
 
 def image_kind(data_type):
     """'encoded', 'struct' or 'pixels' for an image column's Spark type; None if it holds no images."""

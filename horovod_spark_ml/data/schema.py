@@ -12,7 +12,6 @@ Example::
     >>> info.num_features, info.num_classes
     (64, 10)
 """
-import math
 from dataclasses import dataclass, field
 
 from pyspark.ml.functions import vector_to_array
@@ -97,40 +96,13 @@ class NumericFeatures:
         """The staged column feeds the model's one input, reshaped to its shape."""
         return [Field(self.staged, tuple(keras_model.inputs[0].shape[1:]))]
 
-
-class MultiInputFeatures:
-    """One numeric column (Vector or array) per input of a multi-input Keras model, in the order of its inputs.
-
-    Each is checked like :class:`NumericFeatures` against its input's size,
-    staged as its own column, and fed to the input of the same name.
-    """
-
-    spec = None
-
-    def __init__(self, columns, keras_model):
-        self.names = [tensor.name for tensor in keras_model.inputs]
-        self.shapes = [tuple(tensor.shape[1:]) for tensor in keras_model.inputs]
-        self.parts = [NumericFeatures(column, num_features=math.prod(shape), prefix=f"in{i}", staged=f"input_{i}")
-                      for i, (column, shape) in enumerate(zip(columns, self.shapes))]
-
-    def check_columns(self, df):
-        for part in self.parts:
-            part.check_columns(df)
-
-    def stats(self, df):
-        return [stat for part in self.parts for stat in part.stats(df)]
-
-    def check_stats(self, stats):
-        return sum(part.check_stats(stats) for part in self.parts)
-
-    def usable_rows(self, df):
-        return df
-
-    def columns(self, df):
-        return [column for part in self.parts for column in part.columns(df)]
-
-    def fields(self, keras_model):
-        return [Field(part.staged, shape, name) for part, shape, name in zip(self.parts, self.shapes, self.names)]
+    def one_row(self, value):
+        """One row's features, as :meth:`columns` gives them to inference: ``value`` is a Vector or a sequence of
+        numbers (with ``featuresCols``, one per column, in their order)."""
+        import numpy as np
+        import pandas as pd
+        values = value.toArray() if hasattr(value, "toArray") else value
+        return pd.Series([np.asarray(values, dtype=np.float32).reshape(-1)])
 
 
 def check_training_input(df, *, features, label_cols=(), label_kind=None, num_proc=1):

@@ -145,6 +145,17 @@ class SequenceFeatures:
     def fields(self, keras_model):
         return [Field(FEATURES, (self.steps, self.width), "sequence"), Field(LENGTH, (), "length")]
 
+    def one_row(self, value):
+        """One row's sequence (an array of steps, each an array of numbers or one number), truncated and padded
+        as :meth:`columns` does it for inference."""
+        import numpy as np
+        import pandas as pd
+        steps = np.asarray(value, dtype=np.float32).reshape(len(value), -1)
+        steps = steps[-self.steps:] if self.truncate == "start" else steps[:self.steps]
+        padded = np.zeros((self.steps, self.width), dtype=np.float32)
+        padded[:len(steps)] = steps
+        return pd.DataFrame({FEATURES: [padded.reshape(-1) if len(steps) else None], LENGTH: [len(steps)]})
+
     def _nested(self, df):
         return _nesting(df.schema[self.column].dataType) == 2
 

@@ -12,17 +12,15 @@ from .architectures import build_alexnet, build_lenet
 from .estimator import HorovodClassifier
 from ..data.image_decoding import ImageBatches
 from ..data.image_input import ImageFeatures
-from .model import ClassificationModel
-from ..params import (FeatureParams, HasArchitecture, HasBatchNorm, HasDropout, HasL1, HasL2, HasLabelCol,
-                     HasPredictionCol, HasProbabilityCol, HasRawPredictionCol, HasWidthMultiplier, ImageParams,
-                     TrainingParams)
+from .prediction_models import HorovodClassificationModel
+from ..params import (FeatureParams, HasArchitecture, HasBatchNorm, HasDropout, HasL1, HasL2, HasWidthMultiplier,
+                      ImageParams, TrainingParams)
 
 _ARCHITECTURES = {"alexnet": build_alexnet, "lenet": build_lenet}
 
 
-class _CNNClassifierParams(FeatureParams, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
-                           HasArchitecture, HasWidthMultiplier, HasDropout, HasL1, HasL2, HasBatchNorm, ImageParams,
-                           TrainingParams):
+class _CNNClassifierParams(FeatureParams, HasArchitecture, HasWidthMultiplier, HasDropout, HasL1, HasL2,
+                           HasBatchNorm, ImageParams, TrainingParams):
     def _set_defaults(self):
         self._set_training_defaults()
         self._set_image_defaults()
@@ -65,7 +63,7 @@ class CNNClassifier(HorovodClassifier, _CNNClassifierParams):
     _model_from_params = True
 
     @keyword_only
-    def __init__(self, *, featuresCol="image", labelCol="label", predictionCol="prediction",
+    def __init__(self, *, featuresCol="image", labelCol="label", predictionCol="prediction", thresholds=None,
                  probabilityCol="probability", rawPredictionCol="rawPrediction", architecture="alexnet",
                  imageSize=None, channels=3, inputShape=None, pixelScale=None, randomFlip=False, randomCrop=0.0,
                  onCorruptImage="skip", rowGroupSizeMB=8.0, widthMultiplier=None, dropout=0.5, l1=0.0, l2=0.0,
@@ -108,7 +106,7 @@ class CNNClassifier(HorovodClassifier, _CNNClassifierParams):
         return CNNClassificationModel(model_bytes, history, info.num_features, info.num_classes, info.class_names)
 
 
-class CNNClassificationModel(ClassificationModel, _CNNClassifierParams):
+class CNNClassificationModel(HorovodClassificationModel, _CNNClassifierParams):
     """A fitted :class:`CNNClassifier`: decodes images in batches and adds Spark's classifier columns.
 
     Example::
@@ -122,7 +120,13 @@ class CNNClassificationModel(ClassificationModel, _CNNClassifierParams):
         super().__init__(model_bytes, history, numFeatures, numClasses, classLabels)
         self._set_defaults()
 
+    def _feature_input(self):
+        return self._image_features()
+
     def _inference_input(self, dataset):
         features = self._image_features()
         features.check_columns(dataset)
-        return F.struct(*features.columns(dataset)), ImageBatches(features.spec)
+        return F.struct(*features.columns(dataset)), self._batches(features)
+
+    def _batches(self, features):
+        return ImageBatches(features.spec)

@@ -10,11 +10,11 @@ from pyspark import keyword_only
 from pyspark.sql import functions as F
 
 from .architectures import build_mlp
-from .estimator import HorovodClassifier, HorovodEstimator
-from .model import ClassificationModel, HorovodModel, RegressionModel
-from ..params import (FeatureParams, HasCdSteps, HasDropout, HasHiddenLayers, HasLabelCol, HasPredictionCol,
-                     HasPretrainEpochs, HasPretrainLearningRate, HasProbabilityCol, HasRawPredictionCol,
-                     HasVisibleType, TrainingParams)
+from .estimator import HorovodClassifier, HorovodEstimator, HorovodRegressor
+from .model import HorovodModel
+from .prediction_models import HorovodClassificationModel, HorovodRegressionModel
+from ..params import (FeatureParams, HasCdSteps, HasDropout, HasHiddenLayers, HasPretrainEpochs,
+                      HasPretrainLearningRate, HasVisibleType, TrainingParams)
 from .rbm import VISIBLE_TYPES
 from ..data.schema import features_array
 from .unsupervised import RBM
@@ -33,7 +33,7 @@ def stack_rbms(rbms, output_dim, *, dropout=0.0):
     return network
 
 
-class _DBNParams(FeatureParams, HasLabelCol, HasPredictionCol, HasHiddenLayers, HasVisibleType, HasCdSteps,
+class _DBNParams(FeatureParams, HasHiddenLayers, HasVisibleType, HasCdSteps,
                  HasPretrainEpochs, HasPretrainLearningRate, HasDropout, TrainingParams):
     def _set_common_defaults(self):
         self._set_training_defaults()
@@ -100,7 +100,7 @@ class _DBNModelMixin(HorovodModel):
         self.pretrainingHistory = metadata.get("pretrainingHistory", [])
 
 
-class _DBNClassifierParams(_DBNParams, HasProbabilityCol, HasRawPredictionCol):
+class _DBNClassifierParams(_DBNParams):
     def _set_defaults(self):
         self._set_common_defaults()
         self._setDefault(probabilityCol="probability", rawPredictionCol="rawPrediction")
@@ -123,7 +123,7 @@ class DBNClassifier(_DBNEstimator, HorovodClassifier, _DBNClassifierParams):
 
     @keyword_only
     def __init__(self, *, featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
-                 probabilityCol="probability", rawPredictionCol="rawPrediction", hiddenLayers=None,
+                 probabilityCol="probability", rawPredictionCol="rawPrediction", thresholds=None, hiddenLayers=None,
                  visibleType="binary", cdSteps=1, pretrainEpochs=5, pretrainLearningRate=0.05, dropout=0.0,
                  optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
@@ -137,7 +137,7 @@ class DBNClassifier(_DBNEstimator, HorovodClassifier, _DBNClassifierParams):
         return DBNClassificationModel(model_bytes, history, info.num_features, info.num_classes, info.class_names)
 
 
-class DBNClassificationModel(_DBNModelMixin, ClassificationModel, _DBNClassifierParams):
+class DBNClassificationModel(_DBNModelMixin, HorovodClassificationModel, _DBNClassifierParams):
     """A fitted :class:`DBNClassifier`: Spark's classifier columns, and the pretraining history.
 
     Example::
@@ -156,7 +156,7 @@ class _DBNRegressorParams(_DBNParams):
         self._set_common_defaults()
 
 
-class DBNRegressor(_DBNEstimator, _DBNRegressorParams):
+class DBNRegressor(_DBNEstimator, HorovodRegressor, _DBNRegressorParams):
     """A deep belief network regressor of one numeric target (or a Vector of several).
 
     Example::
@@ -186,7 +186,7 @@ class DBNRegressor(_DBNEstimator, _DBNRegressorParams):
         return DBNRegressionModel(model_bytes, history, info.num_features, info.num_targets)
 
 
-class DBNRegressionModel(_DBNModelMixin, RegressionModel, _DBNRegressorParams):
+class DBNRegressionModel(_DBNModelMixin, HorovodRegressionModel, _DBNRegressorParams):
     """A fitted :class:`DBNRegressor`: a double prediction (a Vector for several targets).
 
     Example::

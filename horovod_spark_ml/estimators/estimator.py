@@ -14,6 +14,8 @@ Example (what every estimator inherits)::
 import json
 
 from pyspark.ml import Estimator
+from pyspark.ml.classification import ProbabilisticClassifier
+from pyspark.ml.regression import Regressor
 from pyspark.ml.functions import vector_to_array
 from pyspark.ml.linalg import VectorUDT
 from pyspark.sql import functions as F
@@ -265,8 +267,9 @@ def _label(index, count, param_map):
     return f"param map {index + 1} of {count}" + (f" ({values})" if values else "")
 
 
-class HorovodClassifier(HorovodEstimator):
-    """Base of the classifiers: class indices in labelCol, k raw scores out, cross-entropy on their softmax."""
+class HorovodClassifier(ProbabilisticClassifier, HorovodEstimator):
+    """Base of the classifiers (pyspark's ``ProbabilisticClassifier``): class indices in labelCol, k raw scores
+    out, cross-entropy on their softmax."""
 
     _label_kind = "class"
 
@@ -277,3 +280,7 @@ class HorovodClassifier(HorovodEstimator):
         import keras
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         return keras.saving.serialize_keras_object(loss), ["accuracy"]
+
+
+class HorovodRegressor(Regressor, HorovodEstimator):
+    """Base of the regressors (pyspark's ``Regressor``): one numeric target or several."""

@@ -9,14 +9,12 @@ Spark's probabilistic classifiers (``rawPrediction``, ``probability``,
 from pyspark import keyword_only
 
 from .architectures import build_mlp
-from .estimator import HorovodClassifier, HorovodEstimator
-from .model import ClassificationModel, RegressionModel
-from ..params import (FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
-                     HasRawPredictionCol, MLPParams, TrainingParams)
+from .estimator import HorovodClassifier, HorovodRegressor
+from .prediction_models import HorovodClassificationModel, HorovodRegressionModel
+from ..params import (FeatureParams, HasLabelCols, MLPParams, TrainingParams)
 
 
-class _MLPClassifierParams(FeatureParams, HasLabelCol, HasPredictionCol, HasProbabilityCol, HasRawPredictionCol,
-                           MLPParams, TrainingParams):
+class _MLPClassifierParams(FeatureParams, MLPParams, TrainingParams):
     def _set_defaults(self):
         self._set_training_defaults()
         self._set_mlp_defaults()
@@ -24,7 +22,7 @@ class _MLPClassifierParams(FeatureParams, HasLabelCol, HasPredictionCol, HasProb
                          probabilityCol="probability", rawPredictionCol="rawPrediction")
 
 
-class _MLPRegressorParams(FeatureParams, HasLabelCol, HasLabelCols, HasPredictionCol, MLPParams, TrainingParams):
+class _MLPRegressorParams(FeatureParams, HasLabelCols, MLPParams, TrainingParams):
     def _set_defaults(self):
         self._set_training_defaults()
         self._set_mlp_defaults()
@@ -53,7 +51,7 @@ class MLPClassifier(HorovodClassifier, _MLPClassifierParams):
 
     @keyword_only
     def __init__(self, *, featuresCol="features", featuresCols=None, labelCol="label", predictionCol="prediction",
-                 probabilityCol="probability", rawPredictionCol="rawPrediction", hiddenLayers=None,
+                 probabilityCol="probability", rawPredictionCol="rawPrediction", thresholds=None, hiddenLayers=None,
                  activation="relu", dropout=0.0, l1=0.0, l2=0.0, batchNorm=False, optimizer="adam",
                  learningRate=0.001, batchSize=32, epochs=10, numProc=None, validationSplit=0.0,
                  earlyStoppingPatience=0, seed=None, storePath=None, verbose=1,
@@ -72,7 +70,7 @@ class MLPClassifier(HorovodClassifier, _MLPClassifierParams):
         return MLPClassificationModel(model_bytes, history, info.num_features, info.num_classes, info.class_names)
 
 
-class MLPClassificationModel(ClassificationModel, _MLPClassifierParams):
+class MLPClassificationModel(HorovodClassificationModel, _MLPClassifierParams):
     """A fitted :class:`MLPClassifier`: adds rawPrediction, probability and prediction columns.
 
     Example::
@@ -88,7 +86,7 @@ class MLPClassificationModel(ClassificationModel, _MLPClassifierParams):
         self._set_defaults()
 
 
-class MLPRegressor(HorovodEstimator, _MLPRegressorParams):
+class MLPRegressor(HorovodRegressor, _MLPRegressorParams):
     """A multilayer perceptron regressor of one target or several.
 
     One target: a numeric ``labelCol``; several: a Vector or array
@@ -129,7 +127,7 @@ class MLPRegressor(HorovodEstimator, _MLPRegressorParams):
         return MLPRegressionModel(model_bytes, history, info.num_features, info.num_targets)
 
 
-class MLPRegressionModel(RegressionModel, _MLPRegressorParams):
+class MLPRegressionModel(HorovodRegressionModel, _MLPRegressorParams):
     """A fitted :class:`MLPRegressor`: adds the prediction column (double, or Vector for several targets).
 
     Example::

@@ -1,5 +1,8 @@
 """The fitted Model shared by every estimator: a Keras model that transforms DataFrames in batches.
 
+The classifiers' and regressors' models are also pyspark's prediction models
+(:mod:`.prediction_models`); this base is what every fitted model has.
+
 Any fitted model can also output an intermediate layer instead of its
 predictions (transfer learning, embeddings): ``setOutputLayer(name)`` puts that
 layer's activations, flattened, into ``outputCol`` as a Vector.
@@ -17,7 +20,7 @@ from pyspark.ml.functions import array_to_vector
 from pyspark.sql import functions as F
 
 from ..errors import InputError
-from ..serving.inference import ArrayBatches, output_width, predict_struct
+from ..serving.inference import ArrayBatches, output_width, predict_rows, predict_struct
 from ..keras_bytes import custom_modules, model_from_bytes, model_to_bytes
 from ..params import HasOutputCol, HasOutputLayer
 from ..persistence import KerasPersistence
@@ -46,12 +49,20 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         self._fitted_from = None  # the Keras model the fit started from: the trained one's layers, untrained
         #: per-epoch loss and metrics (and validation ones), averaged over the ranks
         self.history = history or {}
-        #: number of features per row the model was trained on
         self.numFeatures = numFeatures
         #: wall-clock seconds of each training epoch (on rank 0), from the previous epoch's end: they add up to
         #: the time from the first epoch's start to the last's end
         self.epochSeconds = []
         self._setDefault(outputLayer="", outputCol="embedding")
+
+    @property
+    def numFeatures(self):
+        """Number of features per row the model was trained on (model inputs per row; -1 if unknown)."""
+        return -1 if self._num_features is None else self._num_features
+
+    @numFeatures.setter
+    def numFeatures(self, value):
+        self._num_features = value
 
     def setOutputLayer(self, value):
         """Output the activations of the Keras layer named ``value`` into outputCol ("" for the predictions)."""
@@ -98,7 +109,21 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         features = self._feature_input()
         columns = features.columns(dataset)
         column = columns[0] if len(columns) == 1 else F.struct(*columns)
-        return column, ArrayBatches(features.fields(self._architecture()))
+        return column, self._batches(features)
+
+    def _batches(self, features):
+        """How Arrow batches of ``features``' columns become model inputs (see :mod:`..serving.inference`)."""
+        return ArrayBatches(features.fields(self._architecture()))
+
+    def _raw_of_one(self, value):
+        """The model's outputs for one row whose features column holds ``value``, computed here on the driver
+        as ``transform`` computes them on the executors (the same conversion to model inputs)."""
+        features = self._feature_input()
+        raw = predict_rows(self.getKerasModel(), features.one_row(value), self._batches(features))
+        if raw is None:
+            raise InputError(f"featuresCol '{self.getFeaturesCol()}': {str(value)[:80]} is not an input this model "
+                             "can read (transform would give null for it)")
+        return raw[0]
 
     def _layer_model(self, name):
         model = self.getKerasModel()
@@ -117,64 +142,9 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         self._keras_model = None
 
     def _extra_metadata(self):
-        return {"history": self.history, "numFeatures": self.numFeatures, "epochSeconds": self.epochSeconds}
+        return {"history": self.history, "numFeatures": self._num_features, "epochSeconds": self.epochSeconds}
 
     def _restore_extra(self, metadata):
         self.history = metadata.get("history", {})
         self.numFeatures = metadata.get("numFeatures")
         self.epochSeconds = metadata.get("epochSeconds", [])
-
-
-class ClassificationModel(HorovodModel):
-    """Base of the fitted classifiers: Spark's rawPrediction, probability and prediction columns.
-
-    The prediction column carries the class names as nominal metadata, so
-    ``IndexToString`` needs no labels argument.
-    """
-
-    _head = "classes"
-
-    def __init__(self, model_bytes=None, history=None, numFeatures=None, numClasses=None, classLabels=None):
-        super().__init__(model_bytes, history, numFeatures)
-        #: number of classes
-        self.numClasses = numClasses
-        #: class names from the label's ML attribute, or None
-        self.classLabels = classLabels
-
-    def _output_columns(self, struct, dataset):
-        attr = {"type": "nominal", "name": self.getPredictionCol()}
-        if self.classLabels:
-            attr["vals"] = list(self.classLabels)
-        else:
-            attr["num_vals"] = self.numClasses
-        return [(self.getRawPredictionCol(), vector(struct["raw"]), None),
-                (self.getProbabilityCol(), vector(struct["probability"]), None),
-                (self.getPredictionCol(), struct["prediction"], {"ml_attr": attr})]
-
-    def _extra_metadata(self):
-        return {**super()._extra_metadata(), "numClasses": self.numClasses, "classLabels": self.classLabels}
-
-    def _restore_extra(self, metadata):
-        super()._restore_extra(metadata)
-        self.numClasses = metadata.get("numClasses")
-        self.classLabels = metadata.get("classLabels")
-
-
-class RegressionModel(HorovodModel):
-    """Base of the fitted regressors: ``predictionCol`` is a double, or a Vector for several targets."""
-
-    def __init__(self, model_bytes=None, history=None, numFeatures=None, numTargets=1):
-        super().__init__(model_bytes, history, numFeatures)
-        #: number of targets predicted per row
-        self.numTargets = numTargets
-
-    def _output_columns(self, struct, dataset):
-        raw = struct["raw"]
-        return [(self.getPredictionCol(), raw[0] if self.numTargets == 1 else vector(raw), None)]
-
-    def _extra_metadata(self):
-        return {**super()._extra_metadata(), "numTargets": self.numTargets}
-
-    def _restore_extra(self, metadata):
-        super()._restore_extra(metadata)
-        self.numTargets = metadata.get("numTargets", 1)

@@ -7,21 +7,23 @@ inside the network (:mod:`.sequence_input`), so padding changes nothing.
 ``cell`` picks LSTM, GRU or SimpleRNN layers; ``labelPerStep`` turns either
 estimator into a sequence tagger with one prediction per time step.
 """
+import numpy as np
 from pyspark import keyword_only
+from pyspark.ml.linalg import Vectors
 from pyspark.sql import functions as F
 
 from .architectures import RNN_CELLS, build_rnn
 from ..errors import InputError
-from .estimator import HorovodClassifier, HorovodEstimator
+from .estimator import HorovodClassifier, HorovodEstimator, HorovodRegressor
 from ..data.layout import Field
-from .model import ClassificationModel, HorovodModel, vector
-from ..params import (FeatureParams, HasHorizon, HasLabelCol, HasLabelCols, HasPredictionCol, HasProbabilityCol,
-                     HasRawPredictionCol, SequenceParams, TrainingParams)
+from .model import HorovodModel, vector
+from .prediction_models import HorovodClassificationModel, HorovodRegressionModel
+from ..params import (FeatureParams, HasHorizon, HasLabelCols, SequenceParams, TrainingParams)
 from ..data.schema import LABEL
 from ..data.sequence_input import SequenceFeatures
 
 
-class _SequenceParams(FeatureParams, HasLabelCol, HasPredictionCol, SequenceParams, TrainingParams):
+class _SequenceParams(FeatureParams, SequenceParams, TrainingParams):
     def _set_common_defaults(self):
         self._set_training_defaults()
         self._set_sequence_defaults()
@@ -78,6 +80,11 @@ class _RecurrentModel(HorovodModel):
     def _feature_input(self):
         return self._sequence_features(self._architecture())
 
+    def _steps_of_one(self, value, width):
+        """One row's per-step outputs, ``width`` values each, for its real (unpadded) steps."""
+        steps = min(len(value), self._feature_input().steps)
+        return self._raw_of_one(value).reshape(-1, width)[:steps]
+
     def _steps(self, raw, dataset, width):
         """Per-step outputs of ``width`` values, for the real (unpadded) steps of each row."""
         length = self._feature_input().length(dataset)
@@ -86,7 +93,7 @@ class _RecurrentModel(HorovodModel):
                       F.transform(positions, lambda i: F.slice(raw, i * width + 1, width)))
 
 
-class _LSTMClassifierParams(_SequenceParams, HasProbabilityCol, HasRawPredictionCol):
+class _LSTMClassifierParams(_SequenceParams):
     def _set_defaults(self):
         self._set_common_defaults()
         self._setDefault(probabilityCol="probability", rawPredictionCol="rawPrediction")
@@ -111,7 +118,7 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
     _step_label_kind = "class"
 
     @keyword_only
-    def __init__(self, *, featuresCol="sequence", labelCol="label", predictionCol="prediction",
+    def __init__(self, *, featuresCol="sequence", labelCol="label", predictionCol="prediction", thresholds=None,
                  probabilityCol="probability", rawPredictionCol="rawPrediction", units=None, cell="lstm",
                  bidirectional=False, dropout=0.0, recurrentDropout=0.0, maxLength=None, truncateFrom="start",
                  labelPerStep=False, optimizer="adam", learningRate=0.001, batchSize=32, epochs=10, numProc=None,
@@ -129,7 +136,7 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
         return LSTMClassificationModel(model_bytes, history, info.num_features, info.num_classes, info.class_names)
 
 
-class LSTMClassificationModel(_RecurrentModel, ClassificationModel, _LSTMClassifierParams):
+class LSTMClassificationModel(_RecurrentModel, HorovodClassificationModel, _LSTMClassifierParams):
     """A fitted :class:`LSTMClassifier`: pads and masks each sequence as in training, predicts in batches.
 
     Example::
@@ -146,10 +153,38 @@ class LSTMClassificationModel(_RecurrentModel, ClassificationModel, _LSTMClassif
     def _head(self):
         return "values" if self.getLabelPerStep() else "classes"
 
+    def predictRaw(self, value):
+        """The raw scores of each class: for the sequence, or with labelPerStep a Vector per step."""
+        if not self.getLabelPerStep():
+            return super().predictRaw(value)
+        return [Vectors.dense(step) for step in self._steps_of_one(value, self._classes())]
+
+    def predictProbability(self, value):
+        """The probability of each class: for the sequence, or with labelPerStep a Vector per step."""
+        if not self.getLabelPerStep():
+            return super().predictProbability(value)
+        return [Vectors.dense(np.exp(s - s.max()) / np.exp(s - s.max()).sum())
+                for s in self._steps_of_one(value, self._classes())]
+
+    def predict(self, value):
+        """The predicted class index: for the sequence, or with labelPerStep one per step."""
+        if not self.getLabelPerStep():
+            return super().predict(value)
+        self._no_thresholds_per_step()
+        return [float(np.argmax(step)) for step in self._steps_of_one(value, self._classes())]
+
+    def _classes(self):
+        return self._architecture().outputs[0].shape[-1]
+
+    def _no_thresholds_per_step(self):
+        if self.isDefined(self.thresholds):
+            raise InputError("thresholds apply to whole sequences; with labelPerStep, predict without them")
+
     def _output_columns(self, struct, dataset):
         if not self.getLabelPerStep():
             return super()._output_columns(struct, dataset)
-        classes = self._architecture().outputs[0].shape[-1]
+        self._no_thresholds_per_step()
+        classes = self._classes()
         logits = self._steps(struct["raw"], dataset, classes)
 
         def softmax(step):
@@ -167,7 +202,7 @@ class _LSTMRegressorParams(_SequenceParams, HasLabelCols, HasHorizon):
         self._setDefault(horizon=1)
 
 
-class LSTMRegressor(_RecurrentEstimator, _LSTMRegressorParams):
+class LSTMRegressor(_RecurrentEstimator, HorovodRegressor, _LSTMRegressorParams):
     """A recurrent regressor: ``horizon`` values per sequence, or one value per time step with ``labelPerStep``.
 
     With ``horizon=1`` the label is a number and the prediction a double; with
@@ -215,7 +250,7 @@ class LSTMRegressor(_RecurrentEstimator, _LSTMRegressorParams):
         return LSTMRegressionModel(model_bytes, history, info.num_features)
 
 
-class LSTMRegressionModel(_RecurrentModel, _LSTMRegressorParams):
+class LSTMRegressionModel(_RecurrentModel, HorovodRegressionModel, _LSTMRegressorParams):
     """A fitted :class:`LSTMRegressor`: a double, a Vector of ``horizon`` values, or an array per step.
 
     Example::
@@ -227,6 +262,14 @@ class LSTMRegressionModel(_RecurrentModel, _LSTMRegressorParams):
     def __init__(self, model_bytes=None, history=None, numFeatures=None):
         super().__init__(model_bytes, history, numFeatures)
         self._set_defaults()
+
+    def predict(self, value):
+        """The prediction for one sequence: a float, a Vector of ``horizon`` values, or with labelPerStep a
+        float per step."""
+        if self.getLabelPerStep():
+            return [float(step[0]) for step in self._steps_of_one(value, 1)]
+        raw = self._raw_of_one(value)
+        return float(raw[0]) if self.getHorizon() == 1 else Vectors.dense(raw)
 
     def _output_columns(self, struct, dataset):
         raw = struct["raw"]

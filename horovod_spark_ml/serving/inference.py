@@ -145,6 +145,20 @@ class ArrayBatches:
             yield positions[i:i + step], chunk
 
 
+def predict_rows(model, data, batches):
+    """The raw outputs (a float64 matrix) for the rows of ``data``, here and at once: what ``predict_struct``
+    computes for them on the executors. ``data`` is as its Arrow batches come (a Series, or a DataFrame for a
+    struct column); ``None`` when no row is usable."""
+    present = np.zeros(len(data), dtype=bool)
+    raw = None
+    for positions, inputs in batches(data, max(1, len(data))):
+        outputs = _flat(model.predict_on_batch(inputs), len(positions))
+        raw = np.full((len(data), outputs.shape[1]), np.nan) if raw is None else raw
+        raw[positions] = outputs
+        present[positions] = True
+    return None if raw is None or not present.all() else raw
+
+
 def _flat(outputs, rows):
     """The model's outputs as one float64 matrix, several side by side in their order (a dict's: by sorted name)."""
     if isinstance(outputs, dict):
