@@ -89,10 +89,10 @@ def test_two_inputs_from_joined_dataframes_train_a_two_output_model(spark, store
     estimator = KerasEstimator(model=net, featuresCols=["a", "b"], labelCols=["kind", "size"],
                                loss={"kind": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                                      "size": "mse"},
-                               lossWeights={"kind": 1.0, "size": 0.5}, learningRate=0.01, epochs=15, batchSize=32,
-                               numProc=2, storePath=store, verbose=0)
+                               lossWeights={"kind": 1.0, "size": 0.5}, metrics={"kind": ["accuracy"], "size": ["mae"]},
+                               learningRate=0.01, epochs=15, batchSize=32, numProc=2, storePath=store, verbose=0)
     model = estimator.fit(df)
-    assert {"kind_loss", "size_loss"} <= set(model.history)
+    assert {"kind_loss", "size_loss", "kind_accuracy", "size_mae"} <= set(model.history)
     rows = model.transform(df).collect()
     assert sum(int(r.prediction_kind.argmax()) == r.kind for r in rows) / len(rows) > 0.9
     assert np.mean([abs(r.prediction_size - r.size) for r in rows]) < 0.3

@@ -27,7 +27,8 @@ from .model import HorovodModel, vector
 from ..data.layout import Field
 from ..params import (FeatureParams, HasLabelCol, HasLabelCols, HasLoss, HasLossWeights, HasMetrics, HasPredictionCol,
                      TrainingParams)
-from ..data.schema import LABEL, MultiInputFeatures, NumericFeatures
+from ..data.multi_input import MultiInputFeatures
+from ..data.schema import LABEL, NumericFeatures
 from ..stack import warn_if_keras_unsafe
 
 
@@ -238,7 +239,8 @@ class KerasEstimator(HorovodEstimator, _KerasEstimatorParams):
         return model
 
     def _loss_and_metrics(self, info):
-        return self.getLoss(), list(self.getMetrics())
+        metrics = self.getMetrics()  # a list, or for several outputs a dict of lists by output name
+        return self.getLoss(), metrics if isinstance(metrics, dict) else list(metrics)
 
     def _create_model(self, model_bytes, history, info):
         return KerasModel(model_bytes, history, info.num_features)
