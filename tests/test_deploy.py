@@ -2,7 +2,7 @@
 (hadolint, and every file they COPY), the compose file, and the Databricks bundle (the databricks-sdk's
 JobSettings, and every file and entry point it names).
 
-No Docker engine or Databricks workspace is reachable here; docs/deploy.md says what each check stands for.
+No Docker engine or Databricks workspace is reachable here; docs/deploying.md says what each check stands for.
 """
 import glob
 import os

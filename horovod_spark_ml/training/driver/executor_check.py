@@ -30,8 +30,8 @@ RECHECK_SECONDS = 600
 _passed = {}  # (application and executors, numProc, store, modules) -> (when a check passed, its ExecutorInfos)
 SHIP_ENVIRONMENT = ("Set PYSPARK_PYTHON (or spark.pyspark.python) to a Python that has the training stack on "
                     "every executor, or ship one: venv-pack -o env.tar.gz, then spark.archives="
-                    "env.tar.gz#environment and PYSPARK_PYTHON=./environment/bin/python (see the README, "
-                    "'Running on a cluster')")
+                    "env.tar.gz#environment and PYSPARK_PYTHON=./environment/bin/python (see docs/cluster.md, "
+                    "'Executors that don't share the driver's environment')")
 
 
 @dataclass(frozen=True)
