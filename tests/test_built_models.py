@@ -5,7 +5,7 @@ import pytest
 from horovod_spark_ml import RBM, Autoencoder, CNNClassifier, MLPClassifier, MLPRegressor
 from horovod_spark_ml.data.schema import TrainingInput
 from horovod_spark_ml.estimators import built_models
-from horovod_spark_ml.estimators.fit_together import FitPlan
+from horovod_spark_ml.estimators.param_map_fits import FitPlan
 from horovod_spark_ml.memo import Memo
 
 

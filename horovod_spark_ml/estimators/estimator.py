@@ -36,7 +36,7 @@ from ..training.rank.petastorm_stream import check_petastorm
 from ..training.rank.reader import BACKENDS
 from ..training.messages import TrainingJob
 from .built_models import built
-from .fit_together import FitPlan, ModelsInTurn, fit_together
+from .param_map_fits import FitPlan, ModelsInTurn, fit_param_maps
 
 
 class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistence):
@@ -79,9 +79,9 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         """Set params by name (the constructor's keyword arguments); returns self."""
         return self._set(**{name: value for name, value in params.items() if value is not None})
 
-    # -- the fit path (see :mod:`.fit_together` for the order) -----------------
+    # -- the fit path (see :mod:`.fit_param_maps` for the order) -----------------
     def _fit(self, dataset):
-        [model] = fit_together(dataset, [self])
+        [model] = fit_param_maps(dataset, [self])
         return model
 
     def fitMultiple(self, dataset, paramMaps):
@@ -95,7 +95,7 @@ class HorovodEstimator(Estimator, FeatureParams, TrainingParams, KerasPersistenc
         """
         estimators = [self.copy(param_map) for param_map in paramMaps]
         labels = [_label(i, len(paramMaps), param_map) for i, param_map in enumerate(paramMaps)]
-        return ModelsInTurn(lambda: fit_together(dataset, estimators, labels), len(paramMaps))
+        return ModelsInTurn(lambda: fit_param_maps(dataset, estimators, labels), len(paramMaps))
 
     def _check_fit(self, dataset):
         """Check this fit's params and input on the driver; return its :class:`.FitPlan` (not yet built)."""

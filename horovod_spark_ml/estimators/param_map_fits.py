@@ -49,7 +49,7 @@ class FitPlan:
     run: object = None
 
 
-def fit_together(dataset, estimators, labels=None):
+def fit_param_maps(dataset, estimators, labels=None):
     """Fit each estimator (copies of one, with each param map's values) on ``dataset``; return their models.
 
     ``labels`` names each one in progress and errors (``None`` for a single fit).

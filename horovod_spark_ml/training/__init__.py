@@ -8,7 +8,7 @@
   rank's Spark task (``rank_task``) and process (``rank_process``), the
   rank's command (``warm_ranks``) and the ``rank_server`` that forks ranks.
 - ``rank/``: in each Horovod rank: ``worker`` (its loop), ``job_fit``,
-  ``together`` (several param maps in one step loop), ``reader`` with
+  ``shared_steps`` (several param maps' models in one step loop), ``reader`` with
   ``arrow_stream`` and ``petastorm_stream``, ``horovod_keras``,
   ``checkpoints``, ``devices`` and ``progress``.
 

@@ -14,7 +14,7 @@ again (a Python error in a rank) is not. When one launch trains several jobs
 
 Example::
 
-    >>> run_training([job], num_proc=2, verbose=1)   # rank 0 writes the result to job.run_url
+    >>> launch_training([job], num_proc=2, verbose=1)   # rank 0 writes the result to job.run_url
     epoch 1/10  loss 1.2031  accuracy 0.6875  (0.9 s)
     ...
 """
@@ -41,7 +41,7 @@ _TAIL_LINES = 15
 RANK_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONWARNINGS": "ignore::FutureWarning"}
 
 
-def run_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
+def launch_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
     """Train each of ``jobs`` in turn in one launch of ``num_proc`` ranks (rank 0 stores each result).
 
     ``on_epoch`` is called with each epoch's record (``{"epoch": 3, "loss": ...}``) as rank 0 reports it.

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 
 from ...errors import InputError, TrainingError
 from ..run_folder import RESULT, latest_checkpoint, read_json, read_result, run_folder_url, write_json
-from .launcher import run_training
+from .launcher import launch_training
 from .run_lock import RunLock
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the whole id (fullmatch: no newline after it)
@@ -130,7 +130,7 @@ def train_runs(runs, jobs, *, num_proc, max_retries, verbose=1, on_epoch=None, o
         if not todo:
             break
         try:
-            run_training(todo, num_proc, verbose, out=out, on_epoch=on_epoch)
+            launch_training(todo, num_proc, verbose, out=out, on_epoch=on_epoch)
             break
         except TrainingError as e:
             if e.lost is None or attempt == max_retries:

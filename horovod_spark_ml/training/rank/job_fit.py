@@ -6,7 +6,7 @@ starts from its checkpoint, if it resumes, and from rank 0's weights. The rank
 trains it on its shard (:mod:`.reader`), epochs continuing from where the
 checkpoint left off, and averages its metrics with the other ranks; rank 0
 reports each epoch and writes the checkpoints and the trained model. Jobs
-trained together share one step loop (:mod:`.together`); an error in one of
+trained together share one step loop (:mod:`.shared_steps`); an error in one of
 them is marked with that job's label, so the driver names its param map.
 :mod:`.worker` calls these for each job it is sent, once the rank has
 joined Horovod.
@@ -14,7 +14,7 @@ joined Horovod.
 Example (in a rank, as :func:`.worker.train` does)::
 
     >>> train_alone(job, shards, ring)   # rank 0 writes the model and history to job.run_url
-    >>> train_together([job_a, job_b], shards, ring)
+    >>> train_in_shared_steps([job_a, job_b], shards, ring)
     True
 """
 import contextlib
@@ -50,34 +50,34 @@ def train_alone(job, shards, ring):
         _write_result(job, model, checkpointer)
 
 
-def train_together(jobs, shards, ring):
-    """Train ``jobs`` in one step loop (see :mod:`.together`); ``False`` (having trained nothing) if their
+def train_in_shared_steps(jobs, shards, ring):
+    """Train ``jobs`` in one step loop (see :mod:`.shared_steps`); ``False`` (having trained nothing) if their
     models do not fit together."""
     import horovod.tensorflow as hvd
     from .horovod_keras import MetricAverager, average_non_trainable
-    from .together import ForEachMember, Together, fits_together
+    from .shared_steps import ForEachMember, SharedSteps, can_share_steps
 
     rank = ring.rank
     members = []
     for job in jobs:
         with _naming(job):
             members.append(_compiled(job, rank, lambda optimizer: optimizer))
-    if not fits_together(members):
+    if not can_share_steps(members):
         return False
     ring.joined()
     for member, job in zip(members, jobs):
         with _naming(job):
             _start(member, job)
     _say_training(ring.device)
-    together = Together(members, [job.label for job in jobs])
-    together.compile(jit_compile=False)
+    shared = SharedSteps(members, [job.label for job in jobs])
+    shared.compile(jit_compile=False)
     own = [_own_callbacks(job, rank, None, together=True) for job in jobs]
-    callbacks = [MetricAverager(), ForEachMember(together, [reporting for _, reporting in own])]
+    callbacks = [MetricAverager(), ForEachMember(shared, [reporting for _, reporting in own])]
     try:
-        _fit(together, jobs[0], _read(jobs[0], rank, hvd.size(), None), shards.read_ahead(jobs[0]), callbacks)
+        _fit(shared, jobs[0], _read(jobs[0], rank, hvd.size(), None), shards.read_ahead(jobs[0]), callbacks)
     except Exception as e:
-        if together.blamed:
-            e.hsm_job = together.blamed
+        if shared.blamed:
+            e.hsm_job = shared.blamed
         raise
     for member, job, (checkpointer, _) in zip(members, jobs, own):
         average_non_trainable(member)
@@ -193,8 +193,8 @@ def build_state(model, batch_spec):
     a small MLP, seconds for several models trained together. Keras' own
     ``_symbolic_build`` builds them from the batch's shapes and types.
     """
-    from .together import Together
-    for member in model.members if isinstance(model, Together) else [model]:
+    from .shared_steps import SharedSteps
+    for member in model.members if isinstance(model, SharedSteps) else [model]:
         try:
             member._symbolic_build(data_batch=batch_spec)
         except Exception:

@@ -14,11 +14,11 @@ early stopping (models would stop at different epochs), image inputs,
 TensorBoard logging, and groups beyond :data:`MOST_MODELS` models or
 :data:`MOST_PARAMETERS` parameters (their activations would not fit).
 
-Example (in a rank, what :func:`.job_fit.train_together` does)::
+Example (in a rank, what :func:`.job_fit.train_in_shared_steps` does)::
 
-    >>> together = Together([model_a, model_b], ["param map 1 of 2", "param map 2 of 2"])
-    >>> together.compile(jit_compile=False)
-    >>> together.fit(data, epochs=3, callbacks=[ForEachMember(together, [[checkpoints_a], [checkpoints_b]])])
+    >>> shared = SharedSteps([model_a, model_b], ["param map 1 of 2", "param map 2 of 2"])
+    >>> shared.compile(jit_compile=False)
+    >>> shared.fit(data, epochs=3, callbacks=[ForEachMember(shared, [[checkpoints_a], [checkpoints_b]])])
 """
 import contextlib
 
@@ -32,7 +32,7 @@ MOST_PARAMETERS = 4_000_000
 
 
 def groups(jobs):
-    """``jobs`` split into runs of consecutive jobs that may train together (a run of one trains alone)."""
+    """``jobs`` split into groups of consecutive jobs that may share a step loop (a group of one trains alone)."""
     found, last_key = [], None
     for job in jobs:
         key = _key(job)
@@ -52,23 +52,23 @@ def _key(job):
             job.seed, job.resume.epoch if job.resume else 0, tuple(job.custom_modules))
 
 
-def fits_together(models):
+def can_share_steps(models):
     """Whether these compiled models can share a step loop: plain Keras steps, and small enough together."""
     plain = all(type(m).train_step is keras.Model.train_step and type(m).test_step is keras.Model.test_step
                 for m in models)
     return plain and sum(m.count_params() for m in models) <= MOST_PARAMETERS
 
 
-class Together(keras.Model):
+class SharedSteps(keras.Model):
     """Compiled member models trained as one: each step computes every member's loss on the same batch,
     averages all the gradients over the ranks in one grouped allreduce, and applies each member's own
     (non-averaging) optimizer. Logs are the members' own, prefixed ``m0/``, ``m1/``, ...
 
     Example (each member compiled with its own optimizer, loss and metrics)::
 
-        >>> together = Together([mlp_a, mlp_b], ["param map 1 of 2", "param map 2 of 2"])
-        >>> together.compile(jit_compile=False)
-        >>> together.fit(batches, epochs=3, verbose=0).history["m1/loss"]
+        >>> shared = SharedSteps([mlp_a, mlp_b], ["param map 1 of 2", "param map 2 of 2"])
+        >>> shared.compile(jit_compile=False)
+        >>> shared.fit(batches, epochs=3, verbose=0).history["m1/loss"]
         [0.91, 0.52, 0.33]
     """
 
@@ -128,7 +128,7 @@ class Together(keras.Model):
 
 
 def member_logs(logs, i):
-    """Member ``i``'s own logs out of the together model's (``m2/loss`` -> ``loss``, ``val_m2/loss`` -> ``val_loss``)."""
+    """Member ``i``'s own logs out of the shared model's (``m2/loss`` -> ``loss``, ``val_m2/loss`` -> ``val_loss``)."""
     own = {}
     for key, value in (logs or {}).items():
         for validation in ("", "val_"):
@@ -144,16 +144,16 @@ class ForEachMember(keras.callbacks.Callback):
     Example::
 
         >>> a, b = Checkpointer(url_a), Checkpointer(url_b)
-        >>> together.fit(batches, epochs=3, callbacks=[ForEachMember(together, [[a, ProgressPrinter(a, 3, "map 1")],
+        >>> shared.fit(batches, epochs=3, callbacks=[ForEachMember(shared, [[a, ProgressPrinter(a, 3, "map 1")],
         ...                                                                      [b, ProgressPrinter(b, 3, "map 2")]])])
         HSM-EPOCH {"epoch": 1, "epochs": 3, "seconds": 0.1, "job": "map 1", "loss": 0.91}
         HSM-EPOCH {"epoch": 1, "epochs": 3, "seconds": 0.1, "job": "map 2", "loss": 1.02}
     """
 
-    def __init__(self, together, callbacks):
+    def __init__(self, shared, callbacks):
         super().__init__()
         self.callbacks = callbacks
-        for member, own in zip(together.members, callbacks):
+        for member, own in zip(shared.members, callbacks):
             for callback in own:
                 callback.set_model(member)
 

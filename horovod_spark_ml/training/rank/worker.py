@@ -10,7 +10,7 @@ averages its metrics with the others; rank 0 prints progress and writes the
 trained model and history to the job's run folder (:mod:`..driver.runs` reads them
 back). Jobs that
 train on the same staged data read it once; those that would see the same
-batches train in one step loop (:mod:`.together`). TensorFlow is imported only
+batches train in one step loop (:mod:`.shared_steps`). TensorFlow is imported only
 in the rank's functions, so that the read can start first. A failure is
 reported to the driver as one marked line on stderr, so ``fit`` can raise with
 the failing rank's own traceback.
@@ -30,7 +30,7 @@ import traceback
 
 from ..messages import ERROR_MARKER, JOB_MARKER, RANK_MARKER
 from ..network import address_towards
-from .job_fit import build_state, train_alone, train_together
+from .job_fit import build_state, train_alone, train_in_shared_steps
 
 warmed_up = False  # whether this rank did its first TensorFlow work before its command came (:func:`warm_up`)
 _LEAVE_SECONDS = 30  # the most a failing rank waits for its join to finish (the others' launch ends it sooner)
@@ -77,13 +77,13 @@ def train(jobs):
         shards = _Shards()
         shards.read_ahead(jobs[0])
         ring = _Ring(spark_gpus)
-        from .together import groups
+        from .shared_steps import groups
         leader = ring.rank == 0
         for group in groups(jobs):
             training = _label(group)
             if training and leader:
                 print(JOB_MARKER + training, flush=True)
-            if len(group) == 1 or not train_together(group, shards, ring):
+            if len(group) == 1 or not train_in_shared_steps(group, shards, ring):
                 for job in group:
                     if len(group) > 1 and leader:
                         print(JOB_MARKER + job.label, flush=True)
