@@ -102,6 +102,17 @@ def test_the_reassignment_check_finds_each_form_of_it():
     assert len(_attributes_set_on_imported_names(ast.parse(code))) == 5
 
 
+def test_the_stages_and_the_drivers_run_modules_import_no_horovod():
+    """A saved model transforms where Horovod is not installed; Horovod is imported when a fit launches."""
+    import subprocess
+    import sys
+    code = ("import sys, horovod_spark_ml, horovod_spark_ml.estimators.mlp, horovod_spark_ml.estimators.cnn, "
+            "horovod_spark_ml.training.driver.runs, horovod_spark_ml.cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'horovod'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
 def test_no_module_is_over_400_lines():
     assert {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > 400} == {}
 

@@ -69,5 +69,12 @@ def test_a_regressors_one_row_prediction_equals_transforms(blobs, store):
 
 
 def test_a_value_the_model_cannot_read_is_named(classifier):
-    with pytest.raises((InputError, ValueError)):
+    with pytest.raises(InputError, match=r"featuresCol 'features': \[1.0, 2.0\] is not an input this model can read"):
         classifier.predict([1.0, 2.0])  # 2 features, where the model reads 4
+
+
+def test_thresholds_that_do_not_fit_the_classes_stop_a_fit_before_it_stages(blobs, tmp_path):
+    store = tmp_path / "store"
+    with pytest.raises(InputError, match=r"thresholds \[1.0, 1.0\] must have one value per class \(3\)"):
+        hsm.MLPClassifier(thresholds=[1.0, 1.0], numProc=1, storePath=str(store), verbose=0).fit(blobs)
+    assert not any(store.rglob("*.parquet"))

@@ -49,6 +49,8 @@ def test_one_sequences_prediction_equals_what_transform_gives(classifier, waves)
         assert classifier.predict(row.sequence) == row.prediction
         assert np.allclose(classifier.predictProbability(row.sequence).toArray(), row.probability.toArray(),
                            atol=1e-5)
+    with pytest.raises(InputError, match="each step holds 1 values, but this model reads 2 per step"):
+        classifier.predict([0.5] * 10)
 
 
 def test_padding_changes_no_prediction(classifier, waves):

@@ -150,11 +150,16 @@ class SequenceFeatures:
         as :meth:`columns` does it for inference."""
         import numpy as np
         import pandas as pd
+        if len(value) == 0:
+            raise InputError(f"featuresCol '{self.column}': an empty sequence has nothing to predict from")
         steps = np.asarray(value, dtype=np.float32).reshape(len(value), -1)
+        if steps.shape[1] != self.width:
+            raise InputError(f"featuresCol '{self.column}': each step holds {steps.shape[1]} values, but this model "
+                             f"reads {self.width} per step")
         steps = steps[-self.steps:] if self.truncate == "start" else steps[:self.steps]
         padded = np.zeros((self.steps, self.width), dtype=np.float32)
         padded[:len(steps)] = steps
-        return pd.DataFrame({FEATURES: [padded.reshape(-1) if len(steps) else None], LENGTH: [len(steps)]})
+        return pd.DataFrame({FEATURES: [padded.reshape(-1)], LENGTH: [len(steps)]})
 
     def _nested(self, df):
         return _nesting(df.schema[self.column].dataType) == 2

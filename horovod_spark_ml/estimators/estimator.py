@@ -276,6 +276,12 @@ class HorovodClassifier(ProbabilisticClassifier, HorovodEstimator):
     def _label_cols(self):
         return [self.getLabelCol()]
 
+    def _check_fit(self, dataset):
+        plan = super()._check_fit(dataset)
+        from .prediction_models import checked_thresholds
+        checked_thresholds(self, plan.info.num_classes)  # before anything is staged or trained
+        return plan
+
     def _loss_and_metrics(self, info):
         import keras
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

@@ -119,7 +119,11 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         """The model's outputs for one row whose features column holds ``value``, computed here on the driver
         as ``transform`` computes them on the executors (the same conversion to model inputs)."""
         features = self._feature_input()
-        raw = predict_rows(self.getKerasModel(), features.one_row(value), self._batches(features))
+        try:
+            raw = predict_rows(self.getKerasModel(), features.one_row(value), self._batches(features))
+        except ValueError as e:  # numbers that do not fit the model's input
+            raise InputError(f"featuresCol '{self.getFeaturesCol()}': {str(value)[:80]} is not an input this model "
+                             f"can read: {e}") from None
         if raw is None:
             raise InputError(f"featuresCol '{self.getFeaturesCol()}': {str(value)[:80]} is not an input this model "
                              "can read (transform would give null for it)")

@@ -11,7 +11,9 @@ checks ``isinstance`` against pyspark recognises them. The one-row methods
 compute on the driver what ``transform`` computes on the executors, through
 the same conversion of the features to model inputs. ``thresholds`` works as
 in Spark's own classifiers: the predicted class is the one with the largest
-probability divided by its threshold (a threshold of 0 wins outright).
+probability divided by its threshold (a threshold of 0 wins where its class
+has any probability), checked against the classes before a fit stages
+anything.
 
 Not every fitted model is one. :class:`.KerasModel` outputs whatever the
 user's network gives, one column per output, which a single ``prediction``
@@ -78,18 +80,13 @@ class HorovodClassificationModel(HorovodModel, ProbabilisticClassificationModel)
         thresholds = self._thresholds()
         if thresholds is None:
             return float(np.argmax(probability))
-        scaled = [np.inf if t == 0 else p / t for p, t in zip(probability, thresholds)]
+        # as Spark's p / t: a threshold of 0 wins outright, unless its class has no probability at all (NaN)
+        scaled = [(np.inf if p > 0 else -np.inf) if t == 0 else p / t for p, t in zip(probability, thresholds)]
         return float(np.argmax(scaled))
 
     def _thresholds(self):
-        """The ``thresholds`` set, checked against the classes as Spark checks them; ``None`` when unset."""
-        if not self.isDefined(self.thresholds):
-            return None
-        thresholds = self.getThresholds()
-        if len(thresholds) != self.numClasses or any(t < 0 for t in thresholds) or thresholds.count(0) > 1:
-            raise InputError(f"thresholds {thresholds} must have one value per class ({self.numClasses}), each "
-                             "at least 0, with at most one 0")
-        return thresholds
+        """The ``thresholds`` set, checked against the classes; ``None`` when unset."""
+        return checked_thresholds(self, self.numClasses)
 
     def _output_columns(self, struct, dataset):
         attr = {"type": "nominal", "name": self.getPredictionCol()}
@@ -106,8 +103,8 @@ class HorovodClassificationModel(HorovodModel, ProbabilisticClassificationModel)
         if thresholds is None:
             return struct["prediction"]
         probability = struct["probability"]
-        scaled = F.array(*[F.lit(float("inf")) if t == 0 else probability[i] / F.lit(float(t))
-                           for i, t in enumerate(thresholds)])
+        scaled = F.array(*[F.when(probability[i] > 0, float("inf")).otherwise(float("-inf")) if t == 0
+                           else probability[i] / F.lit(float(t)) for i, t in enumerate(thresholds)])
         return F.when(probability.isNotNull(), (F.array_position(scaled, F.array_max(scaled)) - 1).cast("double"))
 
     def _extra_metadata(self):
@@ -142,6 +139,17 @@ class HorovodRegressionModel(HorovodModel, RegressionModel):
     def _restore_extra(self, metadata):
         super()._restore_extra(metadata)
         self.numTargets = metadata.get("numTargets", 1)
+
+
+def checked_thresholds(stage, num_classes):
+    """``stage``'s ``thresholds`` where set, checked as Spark checks them against ``num_classes``; else ``None``."""
+    if not stage.isDefined(stage.thresholds):
+        return None
+    thresholds = stage.getThresholds()
+    if len(thresholds) != num_classes or any(t < 0 for t in thresholds) or thresholds.count(0) > 1:
+        raise InputError(f"thresholds {thresholds} must have one value per class ({num_classes}), each at least 0, "
+                         "with at most one 0")
+    return thresholds
 
 
 def _softmax(raw):

@@ -102,10 +102,10 @@ class AutoencoderModel(HorovodModel, _AutoencoderParams):
     def _output_columns(self, struct, dataset):
         code_size = self._architecture().get_layer("code").output.shape[-1]
         raw = struct["raw"]  # the code, then the reconstruction (outputs in name order)
-        reconstruction = F.slice(raw, code_size + 1, self.numFeatures)
+        reconstruction = F.slice(raw, code_size + 1, self._num_features)
         given = features_array(dataset, self.getFeaturesCol(), self._features_cols())
         squared = F.zip_with(given, reconstruction, lambda a, b: (a - b) * (a - b))
-        error = F.aggregate(squared, F.lit(0.0), lambda total, x: total + x) / self.numFeatures
+        error = F.aggregate(squared, F.lit(0.0), lambda total, x: total + x) / self._num_features
         return [(self.getOutputCol(), vector(F.slice(raw, 1, code_size)), None),
                 (self.getReconstructionCol(), vector(reconstruction), None),
                 (self.getReconstructionErrorCol(), F.when(raw.isNotNull(), error), None)]

@@ -29,7 +29,6 @@ from ...errors import TrainingError
 from ...quiet_tensorflow import NOISE
 from ..messages import EPOCH_MARKER, ERROR_MARKER, JOB_MARKER, RANK_MARKER, format_epoch
 from ..rank.worker import train
-from .horovod_launch import LaunchFailed, launch_ranks
 
 _PEER_LOST = re.compile(r"Horovod has been shut down|Connection closed by peer|Connection reset by peer")
 # A process killed by one of these was ended from outside (or by the out-of-memory killer); a relaunch may
@@ -46,6 +45,7 @@ def launch_training(jobs, num_proc, verbose=1, out=None, on_epoch=None):
 
     ``on_epoch`` is called with each epoch's record (``{"epoch": 3, "loss": ...}``) as rank 0 reports it.
     """
+    from .horovod_launch import LaunchFailed, launch_ranks  # Horovod: imported when a fit launches, not before
     output = RankOutput(verbose, out or sys.stdout, on_epoch)
     try:
         launch_ranks(train, (jobs,), num_proc, env=dict(RANK_ENV), stdout=output, stderr=output,

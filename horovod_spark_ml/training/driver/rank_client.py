@@ -33,9 +33,9 @@ class RankClient(SparkTaskClient):
 
     def run(self, command, env, stdout, stderr):
         """Run the rank's ``command`` with ``env`` in the task; its exit code (``None`` if the task was lost)."""
+        requests = ((StreamCommandStdOutRequest(), stdout), (StreamCommandStdErrRequest(), stderr))
         streams = [threading.Thread(target=self._stream, args=(request, stream), daemon=True)
-                   for request, stream in ((StreamCommandStdOutRequest(), stdout), (StreamCommandStdErrRequest(), stderr))
-                   if stream is not None]
+                   for request, stream in requests if stream is not None]
         for stream in streams:
             stream.start()
         self.run_command(command, env, capture_stdout=stdout is not None, capture_stderr=stderr is not None)

@@ -38,7 +38,7 @@ from .run_lock import RunLock
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # the whole id (fullmatch: no newline after it)
 # Params that a resumed run may change: they do not change what the checkpoints hold.
 _MAY_DIFFER = {"runId", "verbose", "maxRetries", "numProc", "epochs", "logDir", "mlflowLogging", "storePath",
-               "readerBackend"}
+               "readerBackend", "thresholds"}
 
 
 def new_run_id():
