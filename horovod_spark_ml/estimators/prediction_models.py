@@ -105,7 +105,7 @@ class HorovodClassificationModel(HorovodModel, ProbabilisticClassificationModel)
         probability = struct["probability"]
         scaled = F.array(*[F.when(probability[i] > 0, float("inf")).otherwise(float("-inf")) if t == 0
                            else probability[i] / F.lit(float(t)) for i, t in enumerate(thresholds)])
-        return F.when(probability.isNotNull(), (F.array_position(scaled, F.array_max(scaled)) - 1).cast("double"))
+        return F.when(probability.isNotNull(), argmax(scaled).cast("double"))
 
     def _extra_metadata(self):
         return {**super()._extra_metadata(), "numClasses": self.numClasses, "classLabels": self.classLabels}
@@ -150,6 +150,12 @@ def checked_thresholds(stage, num_classes):
         raise InputError(f"thresholds {thresholds} must have one value per class ({num_classes}), each at least 0, "
                          "with at most one 0")
     return thresholds
+
+
+def argmax(values):
+    """The position of the largest value of an array column (the first, on a tie), as a JVM expression."""
+    positions = F.sequence(F.lit(0), F.size(values) - 1)
+    return F.aggregate(positions, F.lit(0), lambda best, i: F.when(values[i] > values[best], i).otherwise(best))
 
 
 def _softmax(raw):

@@ -17,7 +17,7 @@ from ..errors import InputError
 from .estimator import HorovodClassifier, HorovodEstimator, HorovodRegressor
 from ..data.layout import Field
 from .model import HorovodModel, vector
-from .prediction_models import HorovodClassificationModel, HorovodRegressionModel
+from .prediction_models import HorovodClassificationModel, HorovodRegressionModel, argmax
 from ..params import (FeatureParams, HasHorizon, HasLabelCols, SequenceParams, TrainingParams)
 from ..data.schema import LABEL
 from ..data.sequence_input import SequenceFeatures
@@ -191,7 +191,7 @@ class LSTMClassificationModel(_RecurrentModel, HorovodClassificationModel, _LSTM
             exps = F.transform(step, lambda v: F.exp(v - F.array_max(step)))
             return F.transform(exps, lambda e: e / F.aggregate(exps, F.lit(0.0), lambda acc, x: acc + x))
 
-        prediction = F.transform(logits, lambda s: _argmax(s).cast("double"))
+        prediction = F.transform(logits, lambda s: argmax(s).cast("double"))
         return [(self.getProbabilityCol(), F.transform(logits, softmax), None),
                 (self.getPredictionCol(), prediction, None)]
 
@@ -278,8 +278,3 @@ class LSTMRegressionModel(_RecurrentModel, HorovodRegressionModel, _LSTMRegresso
         else:
             prediction = raw[0] if self.getHorizon() == 1 else vector(raw)
         return [(self.getPredictionCol(), prediction, None)]
-
-
-def _argmax(values):
-    positions = F.sequence(F.lit(0), F.size(values) - 1)
-    return F.aggregate(positions, F.lit(0), lambda best, i: F.when(values[i] > values[best], i).otherwise(best))
