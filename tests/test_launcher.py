@@ -40,6 +40,27 @@ def test_each_ranks_lines_come_prefixed_with_its_rank_and_complete_before_its_ex
     assert sorted((rank, code) for rank, code, _ in failed.value.exits) == [(0, 0), (1, 3)]
 
 
+def test_a_ranks_lines_reach_the_driver_while_the_rank_runs(spark, tmp_path):
+    seen = str(tmp_path / "seen")
+
+    def wait_until_seen():  # nested: pickled by value
+        import os
+        import time
+        print("ready", flush=True)
+        deadline = time.time() + 20
+        while not os.path.exists(seen) and time.time() < deadline:
+            time.sleep(0.02)
+        return os.path.exists(seen)
+
+    class Watching(io.StringIO):
+        def write(self, text):
+            if "ready" in text:
+                open(seen, "w").close()
+            return super().write(text)
+
+    assert launch_ranks(wait_until_seen, (), 1, env=WARM, stdout=Watching(), stderr=io.StringIO()) == [True]
+
+
 def test_the_other_ranks_are_stopped_when_one_failed_and_they_go_on(spark, monkeypatch):
     def fail_or_hang():  # nested: pickled by value
         import os
