@@ -116,7 +116,6 @@ class ImageFeatures:
     def one_row(self, value):
         """One row's image as inference reads it: encoded bytes, Spark's image struct (a Row or dict), or pixels
         (a Vector or array); the spec follows from which it is."""
-        import numpy as np
         import pandas as pd
         if isinstance(value, (bytes, bytearray)):
             kind, row = "encoded", {FEATURES: bytes(value)}
@@ -125,8 +124,7 @@ class ImageFeatures:
             kind, row = "struct", {FEATURES: bytes(image["data"]), HEIGHT: image["height"], WIDTH: image["width"],
                                    CHANNELS: image["nChannels"]}
         else:
-            pixels = value.toArray() if hasattr(value, "toArray") else value
-            kind, row = "pixels", {FEATURES: np.asarray(pixels, dtype=np.float32).reshape(-1)}
+            kind, row = "pixels", {FEATURES: self._pixels.one_row(value)[0]}
         self.spec = ImageSpec(kind=kind, pixel_shape=self.pixel_shape if kind == "pixels" else None, **self._spec)
         return pd.DataFrame({name: [v] for name, v in row.items()})
 

@@ -121,12 +121,12 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         features = self._feature_input()
         try:
             raw = predict_rows(self.getKerasModel(), features.one_row(value), self._batches(features))
+            why = "transform would give null for it"
         except ValueError as e:  # numbers that do not fit the model's input
-            raise InputError(f"featuresCol '{self.getFeaturesCol()}': {str(value)[:80]} is not an input this model "
-                             f"can read: {e}") from None
+            raw, why = None, str(e)
         if raw is None:
             raise InputError(f"featuresCol '{self.getFeaturesCol()}': {str(value)[:80]} is not an input this model "
-                             "can read (transform would give null for it)")
+                             f"can read ({why})")
         return raw[0]
 
     def _layer_model(self, name):

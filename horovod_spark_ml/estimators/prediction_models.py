@@ -38,6 +38,7 @@ from pyspark.ml.regression import RegressionModel
 from pyspark.sql import functions as F
 
 from ..errors import InputError
+from ..serving.inference import softmax
 from .model import HorovodModel, vector
 
 
@@ -72,11 +73,11 @@ class HorovodClassificationModel(HorovodModel, ProbabilisticClassificationModel)
 
     def predictProbability(self, value):
         """The probability of each class for one row's features ``value``."""
-        return Vectors.dense(_softmax(self._raw_of_one(value)))
+        return Vectors.dense(softmax(self._raw_of_one(value)))
 
     def predict(self, value):
         """The predicted class index for one row's features ``value``, with ``thresholds`` where set."""
-        probability = _softmax(self._raw_of_one(value))
+        probability = softmax(self._raw_of_one(value))
         thresholds = self._thresholds()
         if thresholds is None:
             return float(np.argmax(probability))
@@ -156,8 +157,3 @@ def argmax(values):
     """The position of the largest value of an array column (the first, on a tie), as a JVM expression."""
     positions = F.sequence(F.lit(0), F.size(values) - 1)
     return F.aggregate(positions, F.lit(0), lambda best, i: F.when(values[i] > values[best], i).otherwise(best))
-
-
-def _softmax(raw):
-    shifted = np.exp(raw - raw.max())
-    return shifted / shifted.sum()

@@ -21,6 +21,7 @@ from .prediction_models import HorovodClassificationModel, HorovodRegressionMode
 from ..params import (FeatureParams, HasHorizon, HasLabelCols, SequenceParams, TrainingParams)
 from ..data.schema import LABEL
 from ..data.sequence_input import SequenceFeatures
+from ..serving.inference import softmax
 
 
 class _SequenceParams(FeatureParams, SequenceParams, TrainingParams):
@@ -163,8 +164,7 @@ class LSTMClassificationModel(_RecurrentModel, HorovodClassificationModel, _LSTM
         """The probability of each class: for the sequence, or with labelPerStep a Vector per step."""
         if not self.getLabelPerStep():
             return super().predictProbability(value)
-        return [Vectors.dense(np.exp(s - s.max()) / np.exp(s - s.max()).sum())
-                for s in self._steps_of_one(value, self._classes())]
+        return [Vectors.dense(step) for step in softmax(self._steps_of_one(value, self._classes()))]
 
     def predict(self, value):
         """The predicted class index: for the sequence, or with labelPerStep one per step."""

@@ -69,12 +69,7 @@ def predict_struct(df, model_bytes, features, *, batches, batch_size, width, hea
 
     @F.pandas_udf(_value_type(names) if by_value else _array_type(head))
     def predict(data: pd.Series) -> pd.DataFrame:
-        model = _load(digest, shipped, modules)
-        present = np.zeros(len(data), dtype=bool)
-        raw = np.full((len(data), width), np.nan)
-        for positions, inputs in batches(data, batch_size):
-            raw[positions] = _flat(model.predict_on_batch(inputs), len(positions))
-            present[positions] = True
+        raw, present = _raw_outputs(_load(digest, shipped, modules), data, batches, batch_size, width)
         outputs = _outputs(raw, present, head)
         return _value_frame(outputs, present, names) if by_value else _array_frame(outputs, present)
 
@@ -146,17 +141,22 @@ class ArrayBatches:
 
 
 def predict_rows(model, data, batches):
-    """The raw outputs (a float64 matrix) for the rows of ``data``, here and at once: what ``predict_struct``
-    computes for them on the executors. ``data`` is as its Arrow batches come (a Series, or a DataFrame for a
-    struct column); ``None`` when no row is usable."""
+    """The raw outputs (a float64 matrix) for the rows of ``data``, here and at once, as ``predict_struct``
+    computes them on the executors. ``data`` is as its Arrow batches come (a Series, or a DataFrame for a
+    struct column); ``None`` when a row is not usable."""
+    raw, present = _raw_outputs(model, data, batches, max(1, len(data)), output_width(model, batches.symbolic_inputs()))
+    return raw if present.all() else None
+
+
+def _raw_outputs(model, data, batches, batch_size, width):
+    """``(raw, present)``: the outputs of ``width`` values for each usable row of ``data`` (NaN elsewhere), and
+    which rows were usable."""
     present = np.zeros(len(data), dtype=bool)
-    raw = None
-    for positions, inputs in batches(data, max(1, len(data))):
-        outputs = _flat(model.predict_on_batch(inputs), len(positions))
-        raw = np.full((len(data), outputs.shape[1]), np.nan) if raw is None else raw
-        raw[positions] = outputs
+    raw = np.full((len(data), width), np.nan)
+    for positions, inputs in batches(data, batch_size):
+        raw[positions] = _flat(model.predict_on_batch(inputs), len(positions))
         present[positions] = True
-    return None if raw is None or not present.all() else raw
+    return raw, present
 
 
 def _flat(outputs, rows):
@@ -196,9 +196,14 @@ def _outputs(raw, present, head):
     """``raw``, and for classes ``probability`` (softmax) and ``prediction`` (NaN where a row is not present)."""
     if head != "classes":
         return {"raw": raw}
-    shifted = np.exp(raw - raw.max(axis=1, keepdims=True))
-    probability = shifted / shifted.sum(axis=1, keepdims=True)
+    probability = softmax(raw)
     return {"raw": raw, "probability": probability, "prediction": np.where(present, probability.argmax(axis=1), np.nan)}
+
+
+def softmax(raw):
+    """The softmax of raw scores along their last axis (each row's classes)."""
+    shifted = np.exp(raw - raw.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 def _value_frame(outputs, present, names):

@@ -49,7 +49,6 @@ from ..executor.rank_task import TaskLaunch, run_task
 from ..horovod_services import PromptShutdown
 from .rank_client import RankClient
 
-START_SECONDS = int(os.environ.get("HOROVOD_SPARK_START_TIMEOUT", "600"))  # for all tasks to start and register
 PEER_SECONDS = 30  # after a rank failed, how long the others have to end on their own before they are stopped
 _launch_numbers = itertools.count()
 
@@ -81,11 +80,12 @@ def launch_ranks(fn, args, num_proc, env=None, stdout=None, stderr=None, verbose
     from pyspark import SparkContext
     context = SparkContext._active_spark_context
     key = secret.make_secret_key()
+    start_seconds = int(os.environ.get("HOROVOD_SPARK_START_TIMEOUT", "600"))  # for all tasks to start, as Horovod's
     driver = DriverService(num_proc, num_proc, fn, args, {}, key, None)
-    job = _SparkJob(context, num_proc, TaskLaunch(driver.addresses(), key, START_SECONDS, verbose), driver)
+    job = _SparkJob(context, num_proc, TaskLaunch(driver.addresses(), key, start_seconds, verbose), driver)
     ranks = None
     try:
-        driver.wait_for_initial_registration(Timeout(START_SECONDS, message=(
+        driver.wait_for_initial_registration(Timeout(start_seconds, message=(
             f"Timed out waiting for {{activity}}: {num_proc} Spark tasks must run at once, one per rank")))
         ranks = _Ranks(driver, key, num_proc, verbose)
         ranks.run(_rendezvous_address(context, driver), env or {}, stdout, stderr)
@@ -100,15 +100,16 @@ def launch_ranks(fn, args, num_proc, env=None, stdout=None, stderr=None, verbose
             raise  # an interrupt: the ranks and the job are stopped
         raise LaunchFailed(f"Horovod training failed: {e}", ranks.exits if ranks else [], spark_error,
                            ranks.stopped if ranks else ()) from e
+    failed = ranks.failed()
     spark_error = job.error  # one of its own: this launch has not cancelled it yet
-    if ranks.failed():
+    if failed:
         job.cancel()  # a relaunched task would wait for a command that never comes
     job.join()
     driver.shutdown()
-    if not ranks.failed():
+    if not failed:
         spark_error = job.error
-    if ranks.failed() or spark_error is not None:
-        raise LaunchFailed(f"Horovod training failed: {ranks.failed() or 'the Spark job of its tasks failed'}",
+    if failed or spark_error is not None:
+        raise LaunchFailed(f"Horovod training failed: {failed or 'the Spark job of its tasks failed'}",
                            ranks.exits, spark_error, ranks.stopped)
     indices = driver.get_ranks_to_indices()
     return [job.results[indices[rank]] for rank in sorted(indices)]
@@ -198,12 +199,11 @@ class _Ranks:
         return f"rank {code[0]} exited with code {code[1]}" if code[1] is not None else \
             f"the task of rank {code[0]} could not be reached"
 
-    def stop(self, ranks=None):
-        """Stop the ranks still running (of ``ranks``, by default all), each from a thread of its own."""
+    def stop(self):
+        """Stop the ranks still running, each from a thread of its own."""
         with self._ended:
             ended = {rank for rank, _, _ in self.exits}
-            clients = [(rank, client) for rank, client in self._clients.items()
-                       if rank not in ended and (ranks is None or rank in ranks)]
+            clients = [(rank, client) for rank, client in self._clients.items() if rank not in ended]
         for rank, client in clients:
             self.stopped.add(rank)
             threading.Thread(target=client.stop, daemon=True).start()
@@ -234,11 +234,7 @@ class _Ranks:
                     if stopping:
                         return  # tasks that do not answer: their exits stay unknown, and the job is cancelled
                     stopping, deadline = True, time.monotonic() + PEER_SECONDS
-                    self._ended.release()
-                    try:
-                        self.stop()
-                    finally:
-                        self._ended.acquire()
+                    self.stop()  # the condition's lock is reentrant; stop() only starts threads
                 self._ended.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
 

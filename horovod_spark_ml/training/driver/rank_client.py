@@ -25,7 +25,6 @@ from horovod.runner.common.util.network import AckStreamResponse
 from horovod.spark.task.task_service import SparkTaskClient
 
 _DRAIN_SECONDS = 5  # how long the output may go on arriving after the exit code
-_CONNECT_ATTEMPTS = 3
 
 
 class RankClient(SparkTaskClient):
@@ -77,14 +76,13 @@ class RankClient(SparkTaskClient):
         return None
 
     def _connect(self, address):
-        for attempt in range(_CONNECT_ATTEMPTS):
+        """A connection to the task's service, tried as often as Horovod's client tries its requests."""
+        for attempt in range(1, self._attempts):
             try:
                 return socket.create_connection(address)
             except OSError:
-                if attempt == _CONNECT_ATTEMPTS - 1:
-                    raise
-                time.sleep(0.1 * (attempt + 1))
-        raise AssertionError("unreachable")
+                time.sleep(0.1 * attempt)
+        return socket.create_connection(address)
 
 
 def _write(stream, text):

@@ -15,7 +15,8 @@ environment from the driver and calls :func:`run_rank_process`, which:
 - stops the rank when the driver asks (SIGTERM to its process group, SIGKILL
   5 s later);
 - returns the rank's exit code, 128 + the signal's number where a signal
-  ended it, as a shell reports it.
+  ended it, as a shell reports it (1, with the traceback on stderr, where the
+  rank could not start).
 
 Example::
 
@@ -43,19 +44,21 @@ def run_rank_process(args, env, abort, stdout=None, stderr=None):
     """
     from .warm_ranks import fork_rank
     rank = env.get("HOROVOD_RANK", "?")
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     out, err = os.pipe(), os.pipe()
     try:
         pid = fork_rank(args, {**env, **gloo_interface(env)}, out[1], err[1])
-    except BaseException:
+    except Exception:  # noqa: BLE001 -- the rank could not start: its traceback goes to the driver
+        import traceback
         os.close(out[0])
         os.close(err[0])
-        raise
+        _write(stderr, "".join(f"[{rank}]<stderr>:{line}\n" for line in traceback.format_exc().splitlines()))
+        return 1
     finally:
         os.close(out[1])
         os.close(err[1])
     forwarders = [threading.Thread(target=_forward, args=(read_end, stream, f"[{rank}]<{name}>:"), daemon=True)
-                  for read_end, stream, name in ((out[0], stdout or sys.stdout, "stdout"),
-                                                 (err[0], stderr or sys.stderr, "stderr"))]
+                  for read_end, stream, name in ((out[0], stdout, "stdout"), (err[0], stderr, "stderr"))]
     for forwarder in forwarders:
         forwarder.start()
     ended = threading.Event()

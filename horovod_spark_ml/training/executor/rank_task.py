@@ -81,12 +81,6 @@ class RankTaskService(PromptShutdown, SparkTaskService):
         self._started = time.monotonic()
         try:
             self._command_exit_code = run_rank_process(command, env, event, stdout, stderr)
-        except Exception:  # noqa: BLE001 -- the rank could not start: its traceback goes to the driver
-            import traceback
-            lines = traceback.format_exc().splitlines()
-            if stderr is not None:
-                stderr.write("".join(f"[{env.get('HOROVOD_RANK', '?')}]<stderr>:{line}\n" for line in lines))
-            self._command_exit_code = 1
         finally:
             for stream in (stdout, stderr):
                 if stream is not None:

@@ -42,7 +42,7 @@ import threading
 import time
 
 from .rank_folder import same_user, server_folder
-from .rank_channel import exit_code, receive, run_rank, send
+from .rank_channel import exit_code, receive, send
 
 COLD = "horovod.spark.task.gloo_exec_fn"
 SERVER = "horovod_spark_ml.training.executor.rank_server"
@@ -52,18 +52,18 @@ _START_SECONDS = 120  # how long a rank waits for a server that is starting (its
 _TASK_MODULES = ("horovod_spark_ml.training.executor.rank_task",)
 
 
-def main(args, cold=None):
-    """The rank's command: a warm rank if a server can fork one, else ``cold(args)`` (by default: the rank in this
-    process)."""
+def main(args):
+    """The rank's command: a warm rank if a server can fork one, else a fresh Python that runs Horovod's rank
+    function."""
     owner = _executor_daemon()
     connection = None
     if owner is not None and _wanted():
         try:
             connection = _server_connection(_socket_path(owner), owner)
         except OSError as e:
-            print(f"warm rank: {e}; starting a rank in this process", file=sys.stderr, flush=True)
+            print(f"warm rank: {e}; starting the rank in a fresh Python", file=sys.stderr, flush=True)
     if connection is None:
-        return (cold or run_rank)(args)
+        os.execv(sys.executable, [sys.executable, "-m", COLD, *args])
     with connection:
         return _stand_in(connection, args)
 
@@ -95,7 +95,7 @@ def fork_rank(args, env, stdout, stderr):
         _close_all_but_stdio()  # what an exec would have left
         os.environ.clear()
         os.environ.update(env)
-        return main(args, cold=lambda _: os.execv(sys.executable, [sys.executable, "-m", COLD, *args]))
+        return main(args)
     os._exit(exit_code(stand_in))
 
 
