@@ -51,6 +51,8 @@ def test_one_sequences_prediction_equals_what_transform_gives(classifier, waves)
                            atol=1e-5)
     with pytest.raises(InputError, match="each step holds 1 values, but this model reads 2 per step"):
         classifier.predict([0.5] * 10)
+    with pytest.raises(InputError, match="featuresCol 'sequence': an empty sequence has nothing to predict from"):
+        classifier.predict([])
 
 
 def test_padding_changes_no_prediction(classifier, waves):
@@ -95,12 +97,21 @@ def test_gru_regressor_predicts_the_next_value_of_a_one_feature_series(waves, st
     assert np.mean(errors) < 0.5 * np.mean(baseline)
 
 
+def test_thresholds_with_a_label_per_step_stop_the_fit_before_it_stages(waves, tmp_path):
+    store = tmp_path / "store"
+    with pytest.raises(InputError, match="thresholds apply to whole sequences; with labelPerStep"):
+        LSTMClassifier(**common(str(store), labelCol="tags", labelPerStep=True, thresholds=[1.0, 2.0])).fit(waves[0])
+    assert not any(store.rglob("*.parquet"))
+
+
 def test_bidirectional_tagger_predicts_a_label_per_step(waves, store):
     model = LSTMClassifier(**common(store, cell="rnn", bidirectional=True, labelCol="tags", labelPerStep=True,
                                     maxLength=20, truncateFrom="end")).fit(waves[0])
     rows = model.transform(waves[1]).select("sequence", "tags", "prediction", "probability").collect()
     assert all(len(r.prediction) == min(len(r.sequence), 20) == len(r.probability) for r in rows)
     assert [model.predict(r.sequence) for r in rows[:3]] == [r.prediction for r in rows[:3]]
+    with pytest.raises(InputError, match="thresholds apply to whole sequences; with labelPerStep"):
+        model.copy().setThresholds([1.0, 2.0]).transform(waves[1])
     correct = sum(p == t for r in rows for p, t in zip(r.prediction, r.tags))
     assert correct / sum(len(r.prediction) for r in rows) >= 0.85
 

@@ -23,6 +23,8 @@ from ..data.schema import LABEL
 from ..data.sequence_input import SequenceFeatures
 from ..serving.inference import softmax
 
+_THRESHOLDS_PER_STEP = "thresholds apply to whole sequences; with labelPerStep, predict without them"
+
 
 class _SequenceParams(FeatureParams, SequenceParams, TrainingParams):
     def _set_common_defaults(self):
@@ -130,6 +132,11 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
         self._set_defaults()
         self.setParams(**self._input_kwargs)
 
+    def _check_fit(self, dataset):
+        if self.getLabelPerStep() and self.isDefined(self.thresholds):
+            raise InputError(_THRESHOLDS_PER_STEP)  # before anything is staged
+        return super()._check_fit(dataset)
+
     def _build_keras_model(self, info, features, dataset):
         return self._network(features, features.num_classes if self.getLabelPerStep() else info.num_classes)
 
@@ -178,7 +185,7 @@ class LSTMClassificationModel(_RecurrentModel, HorovodClassificationModel, _LSTM
 
     def _no_thresholds_per_step(self):
         if self.isDefined(self.thresholds):
-            raise InputError("thresholds apply to whole sequences; with labelPerStep, predict without them")
+            raise InputError(_THRESHOLDS_PER_STEP)
 
     def _output_columns(self, struct, dataset):
         if not self.getLabelPerStep():
