@@ -2,9 +2,10 @@
 
 TensorFlow's pip wheel registers its CUDA plugins as it loads and, on a CPU
 machine, writes "Unable to register cuDNN factory" and the like straight to
-file descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` applies. The first import
-in a process runs with descriptor 2 captured; lines that match :data:`NOISE`
-are dropped, and every other line is written to stderr afterwards.
+file descriptor 2, before ``TF_CPP_MIN_LOG_LEVEL`` applies; Horovod's
+TensorFlow extension does too as it loads. The first import of either in a
+process runs with descriptor 2 captured; lines that match :data:`NOISE` are
+dropped, and every other line is written to stderr afterwards.
 
 A Python worker that serves many models (a model search evaluates one per
 param map and fold) would also warn that ``predict`` "triggered tf.function
@@ -15,6 +16,7 @@ Example::
 
     >>> tf = import_tensorflow()      # the driver, a Python worker: no cuDNN/cuBLAS lines
 """
+import importlib
 import os
 import re
 import sys
@@ -40,15 +42,21 @@ def quiet_retracing_warnings():
 
 def import_tensorflow():
     """TensorFlow, imported with its CUDA start-up noise filtered out of stderr."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+    return import_quietly("tensorflow")
+
+
+def import_quietly(name):
+    """Module ``name`` (TensorFlow, or one that loads it: Horovod's extension), imported as
+    :func:`import_tensorflow` imports TensorFlow."""
+    if name in sys.modules:
+        return sys.modules[name]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow
+            return importlib.import_module(name)
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)
@@ -57,4 +65,3 @@ def import_tensorflow():
             for line in captured.read().decode(errors="replace").splitlines(keepends=True):
                 if not NOISE.search(line):
                     sys.stderr.write(line)
-    return tensorflow

@@ -25,6 +25,8 @@ import sys
 from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from .quiet_tensorflow import import_quietly
+
 BUILD_HOROVOD = ("Build it against the installed TensorFlow: horovod-spark-ml build-horovod "
                  "(add --gpu for NCCL GPU operations; needs a C++ compiler, cmake and patch)")
 
@@ -111,7 +113,7 @@ def horovod_build_problems():
     if not _horovod_has_tensorflow():
         return [f"Horovod {found} was built without TensorFlow. {BUILD_HOROVOD}"]
     try:
-        import horovod.tensorflow as hvd
+        hvd = import_quietly("horovod.tensorflow")
     except Exception as e:  # noqa: BLE001 -- built against another TensorFlow: an undefined symbol, most often
         return [f"Horovod {found}'s TensorFlow extension does not load with TensorFlow "
                 f"{installed_version('tensorflow')} ({type(e).__name__}: {e}). {BUILD_HOROVOD}"]
