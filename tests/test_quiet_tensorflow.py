@@ -1,8 +1,8 @@
 """The driver's first imports of TensorFlow and of Horovod's extension print none of their start-up noise.
 
-Each case runs in a fresh Python, without ``TF_CPP_MIN_LOG_LEVEL``, as a user's ``horovod-spark-ml demo``
-or notebook starts: the stack check that a fit makes imports Horovod's TensorFlow extension, which loads
-TensorFlow, before anything else has.
+Each case runs in a fresh Python, without ``TF_CPP_MIN_LOG_LEVEL``, as ``horovod-spark-ml demo`` or a
+user's notebook starts. The stack check that the command and a fit make imports Horovod's TensorFlow
+extension, which loads TensorFlow, before anything else has.
 """
 import os
 import subprocess
@@ -13,9 +13,10 @@ import pytest
 from horovod_spark_ml.quiet_tensorflow import NOISE
 
 CASES = {
-    "stack check first": "from horovod_spark_ml.stack import check_stack\n"
-                         "check_stack(('pyspark', 'tensorflow', 'keras', 'horovod'))\n"
-                         "import tensorflow\n",
+    "the command's stack check first": "from horovod_spark_ml.cli import TRAINING\n"
+                                       "from horovod_spark_ml.stack import check_stack\n"
+                                       "check_stack(TRAINING)\n"
+                                       "import tensorflow\n",
     "estimator first": "from horovod_spark_ml import MLPClassifier\n"
                        "from horovod_spark_ml.stack import check_stack\n"
                        "check_stack(('horovod',))\n",
