@@ -21,8 +21,12 @@ CLI = [sys.executable, "-m", "horovod_spark_ml.cli"]
 
 def submit(cluster, *args, conf=None, timeout=300):
     """Run ``spark-submit`` against the cluster; its stdout and stderr together, after checking it succeeded."""
-    done = subprocess.run(spark_submit_command(cluster, *args, conf=conf), capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, PYSPARK_DRIVER_PYTHON=sys.executable))
+    try:
+        done = subprocess.run(spark_submit_command(cluster, *args, conf=conf), capture_output=True, text=True,
+                              timeout=timeout, env=dict(os.environ, PYSPARK_DRIVER_PYTHON=sys.executable))
+    except subprocess.TimeoutExpired as e:  # where it was: the last lines it wrote, and the workers' folder
+        tail = "".join(x.decode(errors="replace") if isinstance(x, bytes) else x or "" for x in (e.stdout, e.stderr))
+        pytest.fail(f"spark-submit ran past {timeout} s (executors' logs: {cluster.folder}):\n{tail[-3000:]}")
     output = done.stdout + done.stderr
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return output
