@@ -5,8 +5,10 @@ after the in-process session of ``test_cluster_fit`` has stopped and freed
 the workers' cores.
 """
 import csv
+import glob
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -89,8 +91,13 @@ def test_a_fit_runs_on_an_environment_shipped_with_spark_archives(cluster, cli_s
     subprocess.run(CLI + ["pack-env", "-o", packed, "--compress-level", "0"], check=True, capture_output=True)
     conf = {"spark.archives": f"{packed}#environment", "spark.pyspark.python": "./environment/bin/python",
             "spark.pyspark.driver.python": sys.executable}
-    output = submit(cluster, cli_script, "train", flowers_csv, "--label-col", "species", "--model-dir",
-                    str(tmp_path / "model"), "--epochs", "5", "--num-proc", "2", conf=conf)
+    try:
+        output = submit(cluster, cli_script, "train", flowers_csv, "--label-col", "species", "--model-dir",
+                        str(tmp_path / "model"), "--epochs", "5", "--num-proc", "2", conf=conf)
+    finally:  # 3.3 GB packed, and as much again unpacked by each executor: not left in pytest's kept folders
+        os.remove(packed)
+        for unpacked in glob.glob(os.path.join(cluster.folder, "worker*", "app-*", "*", "environment")):
+            shutil.rmtree(unpacked, ignore_errors=True)
     pythons = [python for _, _, python, _ in RANK_LINE.findall(output)]
     assert len(pythons) == 2, output[-3000:]
     assert all(p.endswith("/environment/bin/python") and p != sys.executable for p in pythons)
