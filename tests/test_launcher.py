@@ -37,7 +37,7 @@ def test_each_ranks_lines_come_prefixed_with_its_rank_and_complete_before_its_ex
         launch_ranks(say_and_fail, (), 2, env=WARM, stdout=out, stderr=err)
     assert sorted(out.getvalue().splitlines()) == ["[0]<stdout>:rank 0 here", "[1]<stdout>:rank 1 here"]
     assert sorted(err.getvalue().splitlines()) == ["[0]<stderr>:" + "0" * 100_000, "[1]<stderr>:" + "1" * 100_000]
-    assert sorted((rank, code) for rank, code, _ in failed.value.exits) == [(0, 0), (1, 3)]
+    assert sorted(failed.value.exits) == [(0, 0), (1, 3)]
 
 
 def test_a_ranks_lines_reach_the_driver_while_the_rank_runs(spark, tmp_path):
@@ -76,7 +76,7 @@ def test_the_other_ranks_are_stopped_when_one_failed_and_they_go_on(spark, monke
     with pytest.raises(LaunchFailed) as failed:
         launch_ranks(fail_or_hang, (), 2, env=WARM)
     assert time.monotonic() - started < 20
-    assert [(rank, code) for rank, code, _ in failed.value.exits] == [(1, 5), (0, 143)]  # 143: SIGTERM
+    assert failed.value.exits == [(1, 5), (0, 143)]  # 143: SIGTERM
     assert failed.value.stopped == {0}
 
 
@@ -84,7 +84,7 @@ def test_a_rank_the_launch_stopped_is_not_named_as_the_cause_nor_as_lost():
     from horovod_spark_ml.training.driver.launcher import RankOutput
     output = RankOutput(verbose=0, out=io.StringIO())
     output.write("[1]<stderr>:out of memory\n")
-    message, lost = output.failure(LaunchFailed("rank 1 exited with code 3", [(1, 3, 1.0), (0, 143, 31.0)],
+    message, lost = output.failure(LaunchFailed("rank 1 exited with code 3", [(1, 3), (0, 143)],
                                                 stopped={0}))
     assert message == "Horovod rank 1 exited with code 3:\n  out of memory" and lost is None
 
@@ -208,7 +208,7 @@ def test_a_failed_run_names_the_rank_that_exited_first_with_its_status_and_last_
     output.write('[1]<stdout>:HSM-RANK {"rank": 1, "size": 2, "host": "w2 (10.0.0.12)", "pid": 7, '
                  '"python": "/env/bin/python", "gpus": [], "visible_gpus": null}\n')
     output.write("[1]<stderr>:E0000 cuda_dnn.cc:8310] Unable to register cuDNN factory\n[1]<stderr>:out of memory\n")
-    message, lost = output.failure(LaunchFailed("rank 1 exited with code 137", [(1, 137, 1.0), (0, 1, 2.0)]))
+    message, lost = output.failure(LaunchFailed("rank 1 exited with code 137", [(1, 137), (0, 1)]))
     assert message == ("Horovod rank 1 (on host w2 (10.0.0.12), pid 7, /env/bin/python) exited with code 137, "
                        "128 + SIGKILL (killed: by the out-of-memory killer, or by someone):\n  out of memory")
     assert "rank 1 of 2: host w2 (10.0.0.12), pid 7, /env/bin/python" in output.out.getvalue()
@@ -240,7 +240,7 @@ def test_a_rank_that_only_saw_horovods_shutdown_is_not_reported_as_the_cause():
     output = RankOutput(verbose=0, out=io.StringIO())
     output.write('[0]<stderr>:HSM-ERROR {"rank": 0, "error": "Horovod has been shut down."}\n')
     output.write('[1]<stderr>:HSM-ERROR {"rank": 1, "error": "ValueError: an image could not be decoded"}\n')
-    error = LaunchFailed("rank 0 exited with code 1", [(0, 1, 1.0), (1, 1, 2.0)])
+    error = LaunchFailed("rank 0 exited with code 1", [(0, 1), (1, 1)])
     assert output.failure(error)[0] == ("Horovod rank 1 failed during training:\n"
                                              "ValueError: an image could not be decoded")
 
@@ -255,7 +255,7 @@ def test_the_job_named_is_the_one_the_failing_rank_was_on_whichever_line_comes_f
     output.write(f"[0]<stdout>:{JOB_MARKER}map 1 together with map 2\n")
     output.write(f'[0]<stderr>:{ERROR_MARKER}{{"rank": 0, "job": "map 1 together with map 2", '
                  f'"error": "Horovod has been shut down."}}\n')
-    message, lost = output.failure(LaunchFailed("rank 0 exited with code 1", [(0, 1, 1.0), (1, 1, 2.0)]))
+    message, lost = output.failure(LaunchFailed("rank 0 exited with code 1", [(0, 1), (1, 1)]))
     assert (message, lost) == ("map 2: Horovod rank 1 failed during training:\nRuntimeError: bad layer", None)
     assert output.out.getvalue() == "map 1 together with map 2\n"
 
@@ -275,7 +275,7 @@ def test_a_lost_executor_is_named_by_the_ranks_that_said_nothing_and_sparks_reas
         ": org.apache.spark.SparkException: Job aborted due to stage failure: Task 1 in stage 3.0 failed 1 times, "
         "most recent failure: Lost task 1.0 in stage 3.0 (TID 7) (10.0.0.11 executor 0): ExecutorLostFailure "
         "(executor 0 exited caused by one of the running tasks) Reason: Command exited with code 137\n\tat x")
-    message, lost = output.failure(LaunchFailed("rank 1 exited with code None", [(0, 1, 1.0), (1, None, 2.0)],
+    message, lost = output.failure(LaunchFailed("rank 1 exited with code None", [(0, 1), (1, None)],
                                                 spark_error))
     assert message.startswith(f"Horovod training failed: {lost}; the other ranks then stopped:\n"
                               "Horovod rank 0 (on host w0 (10.0.0.10)")
@@ -307,7 +307,7 @@ def _parent_and_exit_of_a_rank(warm):
     parent, = launch_ranks(parent_command, (), 1, env=env)
     with pytest.raises(LaunchFailed) as failed:
         launch_ranks(end_by_sigterm, (), 1, env=env)
-    return parent, [code for _, code, _ in failed.value.exits]
+    return parent, [code for _, code in failed.value.exits]
 
 
 def test_ranks_are_forked_warm_and_end_with_their_own_exit_status(spark):

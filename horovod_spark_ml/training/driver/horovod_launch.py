@@ -54,7 +54,7 @@ _launch_numbers = itertools.count()
 
 
 class LaunchFailed(Exception):
-    """A launch whose ranks did not all end with 0: ``exits`` holds ``(rank, exit code, time)`` of every rank as it
+    """A launch whose ranks did not all end with 0: ``exits`` holds ``(rank, exit code)`` of every rank as it
     ended (``None`` for one whose task could not be asked), ``spark_error`` the Spark job's own error, if it
     failed, and ``stopped`` the ranks the launch itself stopped."""
 
@@ -90,24 +90,16 @@ def launch_ranks(fn, args, num_proc, env=None, stdout=None, stderr=None, verbose
         ranks = _Ranks(driver, key, num_proc, verbose)
         ranks.run(_rendezvous_address(context, driver), env or {}, stdout, stderr)
     except BaseException as e:
-        spark_error = job.error  # before the cancel, whose own error would hide it
         if ranks is not None:
             ranks.stop()
-        job.cancel()
-        job.join()
-        driver.shutdown()
+        spark_error = _wind_up(job, driver, cancel=True)
         if not isinstance(e, Exception):
             raise  # an interrupt: the ranks and the job are stopped
         raise LaunchFailed(f"Horovod training failed: {e}", ranks.exits if ranks else [], spark_error,
                            ranks.stopped if ranks else ()) from e
     failed = ranks.failed()
-    spark_error = job.error  # one of its own: this launch has not cancelled it yet
-    if failed:
-        job.cancel()  # a relaunched task would wait for a command that never comes
-    job.join()
-    driver.shutdown()
-    if not failed:
-        spark_error = job.error
+    # cancelled after a failure: a relaunched task would wait for a command that never comes
+    spark_error = _wind_up(job, driver, cancel=bool(failed))
     if failed or spark_error is not None:
         raise LaunchFailed(f"Horovod training failed: {failed or 'the Spark job of its tasks failed'}",
                            ranks.exits, spark_error, ranks.stopped)
@@ -145,6 +137,17 @@ class _SparkJob:
         self._thread.join()
 
 
+def _wind_up(job, driver, cancel):
+    """End the launch's Spark job (cancelled first, where ``cancel``) and the driver's service; the job's own
+    error, or ``None``. A cancelled job's error is the one from before the cancel, whose own would hide it."""
+    error = job.error
+    if cancel:
+        job.cancel()
+    job.join()
+    driver.shutdown()
+    return error if cancel else job.error
+
+
 def _rendezvous_address(context, driver):
     """The driver's address that executors reach it at: ``spark.driver.host``'s, where the driver holds it."""
     import socket
@@ -163,7 +166,7 @@ class _Ranks:
     """The ranks' commands, each run in its task from a thread of its own, and their exits."""
 
     def __init__(self, driver, key, num_proc, verbose):
-        self.exits = []  # (rank, exit code or None, time), as they ended
+        self.exits = []  # (rank, exit code or None), as they ended
         self.stopped = set()  # the ranks this launch stopped, after another failed
         self._driver, self._key, self._num_proc, self._verbose = driver, key, num_proc, verbose
         self._clients = {}
@@ -193,7 +196,7 @@ class _Ranks:
 
     def failed(self):
         """How the first failed rank ended, in words (``""`` when none failed)."""
-        code = next(((rank, code) for rank, code, _ in self.exits if code != 0), None)
+        code = next(((rank, code) for rank, code in self.exits if code != 0), None)
         if code is None:
             return ""
         return f"rank {code[0]} exited with code {code[1]}" if code[1] is not None else \
@@ -202,7 +205,7 @@ class _Ranks:
     def stop(self):
         """Stop the ranks still running, each from a thread of its own."""
         with self._ended:
-            ended = {rank for rank, _, _ in self.exits}
+            ended = {rank for rank, _ in self.exits}
             clients = [(rank, client) for rank, client in self._clients.items() if rank not in ended]
         for rank, client in clients:
             self.stopped.add(rank)
@@ -219,7 +222,7 @@ class _Ranks:
             pass
         finally:
             with self._ended:
-                self.exits.append((rank, code, time.time()))
+                self.exits.append((rank, code))
                 self._ended.notify_all()
 
     def _wait(self):
@@ -228,7 +231,7 @@ class _Ranks:
         deadline, stopping = None, False
         with self._ended:
             while len(self.exits) < self._num_proc:
-                if deadline is None and any(code != 0 for _, code, _ in self.exits):
+                if deadline is None and any(code != 0 for _, code in self.exits):
                     deadline = time.monotonic() + PEER_SECONDS
                 if deadline is not None and time.monotonic() >= deadline:
                     if stopping:

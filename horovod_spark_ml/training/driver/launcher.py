@@ -143,7 +143,7 @@ class RankOutput:
         # that only reported Horovod's shutdown can end within milliseconds before it). Else it is a rank
         # that died without a word from its Python (killed, crashed, exited), ahead of the peers that
         # reported its loss, even when one of them ended first.
-        exits = [(rank, code) for rank, code, _ in error.exits if code != 0 and rank not in error.stopped]
+        exits = [(rank, code) for rank, code in error.exits if code != 0 and rank not in error.stopped]
         causes = self._causes()
         first_cause = next((rank for rank, _ in exits if rank in causes), causes[0] if causes else None)
         if first_cause is not None:
@@ -155,8 +155,7 @@ class RankOutput:
                                             if _killed(code) else None), rank
         unreachable = [rank for rank, code in exits if code is None]
         if unreachable and not self.failures:
-            lost = f"the task of rank {unreachable[0]}{self._on(unreachable[0])} was lost" + self._lost(
-                error.spark_error, error.stopped, only_why=True)
+            lost = f"the task of rank {unreachable[0]}{self._on(unreachable[0])} was lost{_why_lost(error.spark_error)}"
             return f"Horovod training failed: {lost}", lost, unreachable[0]
         if self.failures:
             rank = list(self.failures)[0]
@@ -167,7 +166,7 @@ class RankOutput:
                     self._lost(error.spark_error, error.stopped), None)
         return str(error), None, None
 
-    def _lost(self, spark_error, stopped=(), only_why=False):
+    def _lost(self, spark_error, stopped=()):
         """What was lost, in one line, when the ranks that reported only lost their peers (or none reported).
 
         The ranks that said nothing are the lost ones: their process, or the executor that ran it, ended
@@ -176,9 +175,7 @@ class RankOutput:
         silent = [rank for rank in sorted(self.ranks) if rank not in self.failures and rank not in stopped]
         lost = (", ".join(f"rank {rank}{self._on(rank)}" for rank in silent) + " ended without a word"
                 if silent else "the ranks lost a peer")
-        why = _lost_task(spark_error) if spark_error is not None else ""
-        why = f" (Spark: {why})" if why else " (its process or its executor was killed or lost)"
-        return why if only_why else lost + why
+        return lost + _why_lost(spark_error)
 
     def _causes(self):
         # When one rank dies, Horovod shuts down and the others fail with "Horovod has been shut down"
@@ -210,6 +207,12 @@ def spark_failure(error):
     why = [line for line in lines if re.match(r"^(\w+\.)*\w*(Error|Exception|Failure)\b", line)
            and "Py4JJavaError" not in line and "org.apache.spark.SparkException: Job aborted" not in line]
     return "\n".join(dict.fromkeys(why[-3:] or lines[:1]))
+
+
+def _why_lost(spark_error):
+    """Why a rank or its task was lost, as a parenthesis: Spark's reason where its job failed with one."""
+    why = _lost_task(spark_error) if spark_error is not None else ""
+    return f" (Spark: {why})" if why else " (its process or its executor was killed or lost)"
 
 
 def _lost_task(spark_error):
