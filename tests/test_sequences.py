@@ -121,6 +121,8 @@ def test_regressor_predicts_several_values_per_sequence_or_one_per_step(waves, s
     train = waves[0].withColumn("targets", F.array("nextValue", F.col("label")))
     model = LSTMRegressor(**common(store, labelCol="targets", horizon=2, epochs=3)).fit(train)
     assert isinstance(model.transform(waves[1]).schema["prediction"].dataType, VectorUDT)
+    first = model.transform(waves[1].limit(1)).first()  # predict gives one row what transform gives it
+    assert list(model.predict(first[model.getFeaturesCol()])) == pytest.approx(list(first.prediction), abs=1e-5)
     with pytest.raises(InputError, match="holds 2 values per row but horizon=1"):
         LSTMRegressor(**common(store, labelCol="targets")).fit(train)
     tagger = LSTMRegressor(**common(store, featuresCol="series", labelCol="series", labelPerStep=True,

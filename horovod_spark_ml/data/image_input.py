@@ -61,7 +61,7 @@ class ImageFeatures:
             raise InputError(f"featuresCol '{self.column}' has type {found}; expected images: a binary column of "
                              "JPEG/PNG bytes (binaryFile's 'content', or read_images), Spark's image struct "
                              "(spark.read.format('image')), or a Vector/array of pixels with inputShape set")
-        self.spec = ImageSpec(kind=kind, pixel_shape=self.pixel_shape if kind == "pixels" else None, **self._spec)
+        self._set_kind(kind)
 
     def stats(self, df):
         kind, image = self.spec.kind, F.col(self.column)
@@ -115,7 +115,7 @@ class ImageFeatures:
 
     def one_row(self, value):
         """One row's image as inference reads it: encoded bytes, Spark's image struct (a Row or dict), or pixels
-        (a Vector or array); the spec follows from which it is."""
+        (a Vector or array); :attr:`spec` follows from which it is, so call this before reading the spec."""
         import pandas as pd
         if isinstance(value, (bytes, bytearray)):
             kind, row = "encoded", {FEATURES: bytes(value)}
@@ -125,8 +125,12 @@ class ImageFeatures:
                                    CHANNELS: image["nChannels"]}
         else:
             kind, row = "pixels", {FEATURES: self._pixels.one_row(value)[0]}
-        self.spec = ImageSpec(kind=kind, pixel_shape=self.pixel_shape if kind == "pixels" else None, **self._spec)
+        self._set_kind(kind)
         return pd.DataFrame({name: [v] for name, v in row.items()})
+
+    def _set_kind(self, kind):
+        """Take images of ``kind`` ('encoded', 'struct' or 'pixels'): :attr:`spec` follows from it."""
+        self.spec = ImageSpec(kind=kind, pixel_shape=self.pixel_shape if kind == "pixels" else None, **self._spec)
 
 
 def image_kind(data_type):

@@ -120,7 +120,8 @@ class HorovodModel(Model, HasOutputLayer, HasOutputCol, KerasPersistence):
         as ``transform`` computes them on the executors (the same conversion to model inputs)."""
         features = self._feature_input()
         try:
-            raw = predict_rows(self.getKerasModel(), features.one_row(value), self._batches(features))
+            row = features.one_row(value)  # first: an image input learns its kind from the value
+            raw = predict_rows(self.getKerasModel(), row, self._batches(features))
             why = "transform would give null for it"
         except ValueError as e:  # numbers that do not fit the model's input
             raw, why = None, str(e)

@@ -128,11 +128,15 @@ class HorovodRegressionModel(HorovodModel, RegressionModel):
     def predict(self, value):
         """The prediction for one row's features ``value``: a float, or a Vector for several targets."""
         raw = self._raw_of_one(value)
-        return float(raw[0]) if self.numTargets == 1 else Vectors.dense(raw)
+        return float(raw[0]) if self._num_targets() == 1 else Vectors.dense(raw)
 
     def _output_columns(self, struct, dataset):
         raw = struct["raw"]
-        return [(self.getPredictionCol(), raw[0] if self.numTargets == 1 else vector(raw), None)]
+        return [(self.getPredictionCol(), raw[0] if self._num_targets() == 1 else vector(raw), None)]
+
+    def _num_targets(self):
+        """Values predicted per row: one is a double in ``predictionCol``, several a Vector."""
+        return self.numTargets
 
     def _extra_metadata(self):
         return {**super()._extra_metadata(), "numTargets": self.numTargets}

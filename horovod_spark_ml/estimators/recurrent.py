@@ -16,7 +16,7 @@ from .architectures import RNN_CELLS, build_rnn
 from ..errors import InputError
 from .estimator import HorovodClassifier, HorovodEstimator, HorovodRegressor
 from ..data.layout import Field
-from .model import HorovodModel, vector
+from .model import HorovodModel
 from .prediction_models import HorovodClassificationModel, HorovodRegressionModel, argmax
 from ..params import (FeatureParams, HasHorizon, HasLabelCols, SequenceParams, TrainingParams)
 from ..data.schema import LABEL
@@ -101,6 +101,11 @@ class _LSTMClassifierParams(_SequenceParams):
         self._set_common_defaults()
         self._setDefault(probabilityCol="probability", rawPredictionCol="rawPrediction")
 
+    def _no_thresholds_per_step(self):
+        """Refuse ``thresholds`` with ``labelPerStep``: they apply to whole sequences."""
+        if self.getLabelPerStep() and self.isDefined(self.thresholds):
+            raise InputError(_THRESHOLDS_PER_STEP)
+
 
 class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierParams):
     """A recurrent classifier of whole sequences, or of each time step with ``labelPerStep``.
@@ -133,8 +138,7 @@ class LSTMClassifier(_RecurrentEstimator, HorovodClassifier, _LSTMClassifierPara
         self.setParams(**self._input_kwargs)
 
     def _check_fit(self, dataset):
-        if self.getLabelPerStep() and self.isDefined(self.thresholds):
-            raise InputError(_THRESHOLDS_PER_STEP)  # before anything is staged
+        self._no_thresholds_per_step()  # before anything is staged
         return super()._check_fit(dataset)
 
     def _build_keras_model(self, info, features, dataset):
@@ -183,10 +187,6 @@ class LSTMClassificationModel(_RecurrentModel, HorovodClassificationModel, _LSTM
     def _classes(self):
         return self._architecture().outputs[0].shape[-1]
 
-    def _no_thresholds_per_step(self):
-        if self.isDefined(self.thresholds):
-            raise InputError(_THRESHOLDS_PER_STEP)
-
     def _output_columns(self, struct, dataset):
         if not self.getLabelPerStep():
             return super()._output_columns(struct, dataset)
@@ -194,12 +194,12 @@ class LSTMClassificationModel(_RecurrentModel, HorovodClassificationModel, _LSTM
         classes = self._classes()
         logits = self._steps(struct["raw"], dataset, classes)
 
-        def softmax(step):
+        def step_softmax(step):
             exps = F.transform(step, lambda v: F.exp(v - F.array_max(step)))
             return F.transform(exps, lambda e: e / F.aggregate(exps, F.lit(0.0), lambda acc, x: acc + x))
 
         prediction = F.transform(logits, lambda s: argmax(s).cast("double"))
-        return [(self.getProbabilityCol(), F.transform(logits, softmax), None),
+        return [(self.getProbabilityCol(), F.transform(logits, step_softmax), None),
                 (self.getPredictionCol(), prediction, None)]
 
 
@@ -275,13 +275,13 @@ class LSTMRegressionModel(_RecurrentModel, HorovodRegressionModel, _LSTMRegresso
         float per step."""
         if self.getLabelPerStep():
             return [float(step[0]) for step in self._steps_of_one(value, 1)]
-        raw = self._raw_of_one(value)
-        return float(raw[0]) if self.getHorizon() == 1 else Vectors.dense(raw)
+        return super().predict(value)
+
+    def _num_targets(self):
+        return self.getHorizon()
 
     def _output_columns(self, struct, dataset):
-        raw = struct["raw"]
-        if self.getLabelPerStep():
-            prediction = F.transform(self._steps(raw, dataset, 1), lambda s: s[0])
-        else:
-            prediction = raw[0] if self.getHorizon() == 1 else vector(raw)
+        if not self.getLabelPerStep():
+            return super()._output_columns(struct, dataset)
+        prediction = F.transform(self._steps(struct["raw"], dataset, 1), lambda s: s[0])
         return [(self.getPredictionCol(), prediction, None)]
