@@ -73,8 +73,6 @@ def _to_loss_json(value):
 HasFeaturesCol = _shared_mixin(shared.HasFeaturesCol, "featuresCol")
 HasLabelCol = _shared_mixin(shared.HasLabelCol, "labelCol")
 HasPredictionCol = _shared_mixin(shared.HasPredictionCol, "predictionCol")
-HasProbabilityCol = _shared_mixin(shared.HasProbabilityCol, "probabilityCol")
-HasRawPredictionCol = _shared_mixin(shared.HasRawPredictionCol, "rawPredictionCol")
 HasOutputCol = _shared_mixin(shared.HasOutputCol, "outputCol")
 HasWeightCol = _shared_mixin(shared.HasWeightCol, "weightCol")
 HasValidationIndicatorCol = _shared_mixin(shared.HasValidationIndicatorCol, "validationIndicatorCol")
